@@ -1,0 +1,194 @@
+/**
+ * The policy schema. This zod schema is also the TypeScript type (`Policy`): one source of truth.
+ * Every object is strict: unknown keys are errors (a typo must not silently disable a protection).
+ * Document every key in config/README.md when you add it.
+ */
+import { isIP } from 'node:net';
+import { z } from 'zod';
+
+const port = z.number().int().min(0).max(65535);
+const ms = z.number().int().min(0);
+const ipAddress = z.string().refine((s) => isIP(s) !== 0, { message: 'expected an IPv4 or IPv6 address' });
+const cidr = z.string().refine(
+  (s) => {
+    const [addr, bits, extra] = s.split('/');
+    if (extra !== undefined || addr === undefined) return false;
+    const fam = isIP(addr);
+    if (fam === 0) return false;
+    if (bits === undefined) return true;
+    if (!/^\d{1,3}$/.test(bits)) return false;
+    return Number(bits) <= (fam === 4 ? 32 : 128);
+  },
+  { message: 'expected an address or CIDR such as 192.0.2.0/24' },
+);
+
+/** A secret given inline (discouraged), from a file, or from an environment variable. Never logged. */
+export const secretSchema = z.union([
+  z.string().min(1),
+  z.strictObject({ file: z.string().min(1) }),
+  z.strictObject({ env: z.string().min(1) }),
+]);
+
+const tlsSchema = z.strictObject({
+  /** PEM certificate chain path; absent → a self-signed certificate is generated into dataDir. */
+  cert: z.string().min(1).optional(),
+  key: z.string().min(1).optional(),
+  keyPassphrase: secretSchema.optional(),
+  minVersion: z.enum(['TLSv1.2', 'TLSv1.3']).default('TLSv1.3'),
+  /** none: no client certificate asked; optional: asked and verified if given; require: mandatory. */
+  clientCert: z.enum(['none', 'optional', 'require']).default('none'),
+  /** PEM CA bundle used to verify client certificates. */
+  ca: z.string().min(1).optional(),
+});
+
+const wsSchema = z.strictObject({
+  /** Allowed Origin header values; empty list → any origin (non-browser clients send none). */
+  origins: z.array(z.string().min(1)).default([]),
+  /** Largest accepted frame in bytes. */
+  maxPayload: z.number().int().min(1024).max(1048576).default(65536),
+  path: z.string().startsWith('/').default('/'),
+});
+
+export const listenerSchema = z.strictObject({
+  /** Stable id used in logs and metrics; defaults to `<transport>-<port>`. */
+  id: z.string().regex(/^[a-z0-9][a-z0-9_-]{0,31}$/).optional(),
+  transport: z.enum(['udp', 'tcp', 'tls', 'ws', 'wss']),
+  address: ipAddress.default('0.0.0.0'),
+  port,
+  /** Public host (name or address) and port to advertise in Via/Contact/Record-Route (NAT'd deployments). */
+  advertise: z.string().min(1).optional(),
+  advertisePort: port.optional(),
+  tls: tlsSchema.optional(),
+  ws: wsSchema.optional(),
+});
+
+const pbxTargetSchema = z.strictObject({
+  name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/),
+  host: z.string().min(1),
+  port: port.default(5060),
+  transport: z.enum(['udp', 'tcp', 'tls']).default('udp'),
+  /** Lower is preferred; equal priorities share load round-robin. */
+  priority: z.number().int().min(0).max(1000).default(10),
+  /** TLS toward the PBX: verify its certificate against this server name. */
+  tlsServerName: z.string().optional(),
+  tlsVerify: z.boolean().default(true),
+});
+
+const pbxSchema = z.strictObject({
+  /** The PBX-facing listener: the only socket the PBX talks to. */
+  listen: z
+    .strictObject({
+      transport: z.enum(['udp', 'tcp', 'tls']).default('udp'),
+      address: ipAddress.default('127.0.0.1'),
+      port: port.default(5080),
+      tls: tlsSchema.optional(),
+    })
+    .prefault({}),
+  targets: z.array(pbxTargetSchema).min(1),
+  probe: z
+    .strictObject({
+      intervalMs: ms.min(100).default(5000),
+      timeoutMs: ms.min(50).default(2000),
+      failuresToDown: z.number().int().min(1).max(20).default(2),
+      successesToUp: z.number().int().min(1).max(20).default(1),
+    })
+    .prefault({}),
+  /** Header carrying the client's real source toward the PBX ("udp 198.51.100.7:5060"). Empty string disables. */
+  sourceHeader: z.string().regex(/^([A-Za-z0-9-]+)?$/).default('X-Palisade-Source'),
+  /** Seconds sent in Retry-After with 503 when no PBX is up. */
+  retryAfterSeconds: z.number().int().min(1).max(3600).default(30),
+});
+
+const limitsSchema = z.strictObject({
+  sip: z
+    .strictObject({
+      maxMessageBytes: z.number().int().min(1024).max(1048576).default(65536),
+      maxHeaders: z.number().int().min(10).max(1000).default(100),
+      maxHeaderBytes: z.number().int().min(256).max(65536).default(8192),
+      maxUriBytes: z.number().int().min(64).max(8192).default(1024),
+    })
+    .prefault({}),
+  connections: z
+    .strictObject({
+      perSource: z.number().int().min(1).max(100000).default(32),
+      total: z.number().int().min(1).max(1000000).default(10000),
+      idleTimeoutMs: ms.min(1000).default(120000),
+      /** A connection that has sent no complete message within this time is closed (slowloris). */
+      firstMessageTimeoutMs: ms.min(100).default(10000),
+    })
+    .prefault({}),
+  transactions: z.number().int().min(100).max(10_000_000).default(100000),
+  dialogs: z.number().int().min(10).max(10_000_000).default(50000),
+  registrations: z.number().int().min(10).max(10_000_000).default(100000),
+});
+
+const registrarSchema = z.strictObject({
+  /** Expires forced into the range [min, max] toward the PBX; the phone gets what the PBX granted. */
+  minExpires: z.number().int().min(10).max(86400).default(60),
+  maxExpires: z.number().int().min(10).max(604800).default(3600),
+});
+
+const timersSchema = z.strictObject({
+  /** RFC 3261 §17.1.1.1 */
+  t1Ms: ms.min(50).max(10000).default(500),
+  t2Ms: ms.min(100).max(60000).default(4000),
+  t4Ms: ms.min(100).max(60000).default(5000),
+});
+
+export const policySchema = z.strictObject({
+  node: z
+    .strictObject({
+      /** Working directory for generated certificates, the admin socket and persisted state. */
+      dataDir: z.string().min(1).default('./data'),
+      /** SIP domains this node answers for (Request-URI hosts); its own addresses always count. */
+      domains: z.array(z.string().min(1)).default([]),
+      /** Value of User-Agent/Server headers Palisade sends; empty omits them. */
+      serverHeader: z.string().default(''),
+    })
+    .prefault({}),
+  listeners: z.array(listenerSchema).min(1),
+  pbx: pbxSchema,
+  topologyHiding: z
+    .strictObject({
+      /** Extra header names removed from everything that crosses the border (both ways). */
+      stripHeaders: z.array(z.string().regex(/^[A-Za-z0-9-]+$/)).default([]),
+    })
+    .prefault({}),
+  registrar: registrarSchema.prefault({}),
+  limits: limitsSchema.prefault({}),
+  timers: timersSchema.prefault({}),
+  shutdown: z.strictObject({ drainMs: ms.max(3_600_000).default(30000) }).prefault({}),
+  admin: z
+    .strictObject({
+      /** Unix socket path, relative to dataDir unless absolute. File permissions (0600) are the auth. */
+      socket: z.string().min(1).default('palisade.sock'),
+    })
+    .prefault({}),
+  metrics: z
+    .strictObject({
+      enabled: z.boolean().default(true),
+      address: ipAddress.default('127.0.0.1'),
+      port: port.default(9090),
+      path: z.string().startsWith('/').default('/metrics'),
+    })
+    .prefault({}),
+  logging: z
+    .strictObject({
+      level: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
+    })
+    .prefault({}),
+  /** Source filters applied at the gate before parsing. */
+  access: z
+    .strictObject({
+      allow: z.array(cidr).default([]),
+      deny: z.array(cidr).default([]),
+    })
+    .prefault({}),
+});
+
+/** The validated, frozen policy the daemon runs on. */
+export type Policy = z.infer<typeof policySchema>;
+export type ListenerConfig = z.infer<typeof listenerSchema>;
+export type PbxTarget = Policy['pbx']['targets'][number];
+export type TlsConfig = z.infer<typeof tlsSchema>;
+export type Secret = z.infer<typeof secretSchema>;
