@@ -1,0 +1,7 @@
+/** SDP codec and rewrite functions (pure; imports only core). */
+export * from './attributes.ts';
+export { type FilterResult, filterCodecs } from './filter.ts';
+export { parseSdp } from './parse.ts';
+export { type RelayTarget, type RewriteOptions, rewriteForRelay } from './rewrite.ts';
+export { formatMediaLine, serializeSdp } from './serialize.ts';
+export * from './types.ts';
