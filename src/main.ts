@@ -1,0 +1,401 @@
+/**
+ * Composition root: the only module that wires the others together.
+ * listeners → gate → parse → proxy core (B2BUA-lite) → listeners, plus policy reload, PBX probing,
+ * metrics, admin API and signal handling.
+ */
+import { randomBytes } from 'node:crypto';
+import { lookup } from 'node:dns/promises';
+import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { isIP } from 'node:net';
+import { dirname, isAbsolute, join, resolve } from 'node:path';
+import { createCoreRoutes, startAdminServer } from './admin/server.ts';
+import { loadPolicyFile, formatIssue, resolveSecret } from './config/load.ts';
+import { createPolicyHolder, type PolicyHolder } from './config/reloader.ts';
+import type { ListenerConfig, Policy, TlsConfig } from './config/schema.ts';
+import { systemClock } from './core/clock.ts';
+import { PalisadeError } from './core/errors.ts';
+import type { Logger } from './core/log.ts';
+import type { SipTransport } from './core/net.ts';
+import { createLogger } from './observability/logger.ts';
+import { createMetrics, type Metrics, methodLabel, startMetricsServer } from './observability/metrics.ts';
+import { B2bua, type ProxySettings, passthroughMedia } from './proxy/b2bua.ts';
+import { PbxPool, type PbxTargetConfig } from './proxy/pbx-pool.ts';
+import { PbxProber } from './proxy/pbx-prober.ts';
+import { CidrSet } from './security/cidr.ts';
+import { parseMessage } from './sip/parser.ts';
+import type { SipLimits } from './sip/types.ts';
+import { createTransportManager, type ResolvedListener } from './transport/manager.ts';
+import { generateSelfSignedCert } from './transport/self-signed.ts';
+import type { Source, Target, TransportManager } from './transport/types.ts';
+
+export const PBX_LISTENER_ID = 'pbx';
+export const VERSION = '0.1.0';
+
+export interface Daemon {
+  stop(reason?: string): Promise<void>;
+  /** Resolves when the daemon has stopped (signal or stop()). */
+  readonly stopped: Promise<void>;
+  status(): DaemonStatus;
+}
+
+export interface DaemonStatus {
+  version: string;
+  pid: number;
+  uptimeSeconds: number;
+  draining: boolean;
+  policy: { file: string; lastReload: unknown };
+  listeners: Array<{ id: string; transport: SipTransport; address: string; port: number }>;
+  pbx: Array<{ name: string; up: boolean; host: string; port: number; transport: string }>;
+  dialogs: number;
+  registrations: number;
+  transactions: number;
+  counters: Record<string, number>;
+}
+
+export async function startDaemon(opts: { configPath: string; logger?: Logger; installSignalHandlers?: boolean }): Promise<Daemon> {
+  const configPath = resolve(opts.configPath);
+  const loaded = loadPolicyFile(configPath);
+  if (!loaded.ok) {
+    throw new PalisadeError('CONFIG_INVALID', { issues: loaded.error.map(formatIssue) }, loaded.error.map(formatIssue).join('\n'));
+  }
+  let policy = loaded.value;
+  const log = opts.logger ?? createLogger(policy.logging.level);
+  const clock = systemClock;
+  const startedAt = clock.now();
+  const configDir = dirname(configPath);
+  const dataDir = resolve(policy.node.dataDir);
+  mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+  const secret = loadOrCreateSecret(join(dataDir, 'node.key'));
+
+  const publicListeners = policy.listeners.map((l) => resolveListener(l, 'public', dataDir, configDir, log));
+  const pbxListen = policy.pbx.listen;
+  const pbxListener: ResolvedListener = {
+    id: PBX_LISTENER_ID,
+    role: 'pbx',
+    transport: pbxListen.transport,
+    address: pbxListen.address,
+    port: pbxListen.port,
+    ...(pbxListen.transport === 'tls' ? { tls: resolveTls(pbxListen.tls, dataDir, configDir, log) } : {}),
+  };
+  const targets = await resolveTargets(policy);
+  const pool = new PbxPool(targets, policy.pbx.probe, PBX_LISTENER_ID, clock.now());
+  const metrics = createMetrics();
+  pool.onChange = (s) => {
+    metrics.setPbxUp(s.config.name, s.up);
+    log.warn({ pbx: s.config.name, up: s.up }, s.up ? 'PBX is up' : 'PBX is down');
+  };
+  for (const s of pool.all()) metrics.setPbxUp(s.config.name, s.up);
+
+  let access = { allow: new CidrSet(policy.access.allow), deny: new CidrSet(policy.access.deny) };
+  let transport: TransportManager | undefined;
+  const send = (target: Target, bytes: Buffer): boolean => {
+    if (!transport) return false;
+    const r = transport.send(target, bytes);
+    countOut(metrics, bytes, target);
+    return r === 'sent' || r === 'queued';
+  };
+  const proxy = new B2bua(proxySettings(policy), {
+    clock,
+    logger: log.child({ mod: 'proxy' }),
+    send,
+    listeners: () => transport?.listeners() ?? [],
+    pool,
+    media: passthroughMedia,
+    secret,
+    isConnectionOpen: (id) => transport?.isConnectionOpen(id) ?? false,
+  });
+  let limits: SipLimits = policy.limits.sip;
+
+  const onMessage = (bytes: Buffer, source: Source): void => {
+    const side = source.listenerId === PBX_LISTENER_ID ? 'pbx' : 'public';
+    const r = parseMessage(bytes, { limits, stream: source.transport !== 'udp' });
+    if (!r.ok) {
+      metrics.countSipParseError(r.error.code);
+      return; // malformed: silent drop (strikes and bans come with the attack-resistance stage)
+    }
+    const msg = r.value;
+    const cseq = msg.isRequest ? undefined : msg.cseq();
+    const method = msg.method ?? (cseq?.ok ? cseq.value.method : 'other');
+    metrics.countSipMessage({ method, direction: 'in', transport: source.transport, side, kind: msg.isRequest ? 'request' : 'response' });
+    proxy.handle(msg, source, side);
+  };
+
+  transport = await createTransportManager({
+    listeners: [...publicListeners, pbxListener],
+    limits: { maxMessageBytes: policy.limits.sip.maxMessageBytes, ...policy.limits.connections },
+    events: {
+      onMessage,
+      onConnectionClosed: (id) => proxy.onConnectionClosed(id),
+      accept: (_t, address) => {
+        if (access.deny.has(address)) return false;
+        if (access.allow.size > 0 && !access.allow.has(address)) return false;
+        return true;
+      },
+    },
+    clock,
+    logger: log.child({ mod: 'transport' }),
+  });
+  const tm = transport;
+
+  const prober = new PbxProber({ clock, pool, txns: proxy.txns, listener: () => tm.listeners().find((l) => l.id === PBX_LISTENER_ID) });
+  prober.start();
+
+  metrics.onCollect(() => {
+    const s = proxy.snapshot();
+    metrics.setDialogsActive(s.dialogs);
+    metrics.setRegistrationsActive(s.registrations);
+  });
+  metrics.addSampled({
+    name: 'palisade_proxy_events_total',
+    help: 'Proxy core events by kind',
+    type: 'counter',
+    labelNames: ['event'],
+    read: () => Object.entries(proxy.counters).map(([event, value]) => ({ labels: { event }, value })),
+  });
+  metrics.addSampled({
+    name: 'palisade_transport_events_total',
+    help: 'Listener events by kind',
+    type: 'counter',
+    labelNames: ['event'],
+    read: () => Object.entries(tm.stats()).filter(([k]) => k !== 'connectionsOpen').map(([event, value]) => ({ labels: { event }, value })),
+  });
+  metrics.addSampled({ name: 'palisade_transport_connections_open', help: 'Open stream connections', type: 'gauge', read: () => tm.stats().connectionsOpen });
+  metrics.addSampled({
+    name: 'palisade_sip_transactions_active',
+    help: 'Transactions in memory',
+    type: 'gauge',
+    labelNames: ['role'],
+    read: () => [
+      { labels: { role: 'server' }, value: proxy.txns.activeServers },
+      { labels: { role: 'client' }, value: proxy.txns.activeClients },
+    ],
+  });
+  const metricsServer = policy.metrics.enabled ? await startMetricsServer(metrics, policy.metrics) : undefined;
+
+  const holder: PolicyHolder = createPolicyHolder(configPath, policy, {
+    logger: log.child({ mod: 'config' }),
+    watch: true,
+    onChange: (next) => {
+      policy = next;
+      limits = next.limits.sip;
+      access = { allow: new CidrSet(next.access.allow), deny: new CidrSet(next.access.deny) };
+      proxy.reconfigure(proxySettings(next));
+      void resolveTargets(next).then((t) => pool.reconfigure(t, next.pbx.probe, PBX_LISTENER_ID, clock.now()));
+      metrics.countPolicyReload('ok');
+      log.info({}, 'policy reloaded');
+    },
+  });
+
+  const status = (): DaemonStatus => {
+    const s = proxy.snapshot();
+    return {
+      version: VERSION,
+      pid: process.pid,
+      uptimeSeconds: Math.round((clock.now() - startedAt) / 1000),
+      draining: proxy.draining,
+      policy: { file: configPath, lastReload: holder.lastReload() ?? null },
+      listeners: tm.listeners().map((l) => ({ id: l.id, transport: l.transport, address: l.address, port: l.port })),
+      pbx: pool.all().map((p) => ({ name: p.config.name, up: p.up, host: p.config.host, port: p.config.port, transport: p.config.transport })),
+      dialogs: s.dialogs,
+      registrations: s.registrations,
+      transactions: s.serverTxns + s.clientTxns,
+      counters: { ...proxy.counters, ...tm.stats() },
+    };
+  };
+  const reload = (reason: 'sighup' | 'api') => {
+    const r = holder.reload(reason);
+    if (!r.ok) metrics.countPolicyReload('error');
+    return r.ok ? { ok: true } : { ok: false, issues: r.issues.map(formatIssue) };
+  };
+  const socketPath = isAbsolute(policy.admin.socket) ? policy.admin.socket : join(dataDir, policy.admin.socket);
+  const admin = await startAdminServer({
+    socketPath,
+    handlers: { status, reload: () => reload('api') },
+    routes: [],
+    logger: log.child({ mod: 'admin' }),
+  });
+  void createCoreRoutes;
+
+  let stopping: Promise<void> | undefined;
+  let resolveStopped: () => void = () => {};
+  const stopped = new Promise<void>((r) => {
+    resolveStopped = r;
+  });
+  const stop = (reason = 'stop'): Promise<void> => {
+    stopping ??= (async () => {
+      log.info({ reason }, 'stopping');
+      prober.stop();
+      holder.close();
+      await admin.close();
+      await metricsServer?.close();
+      await tm.close();
+      resolveStopped();
+    })();
+    return stopping;
+  };
+
+  /** SIGTERM: refuse new calls, let established dialogs finish for drainMs, then stop. */
+  const drain = async (): Promise<void> => {
+    if (proxy.draining) return;
+    proxy.draining = true;
+    const deadline = clock.now() + policy.shutdown.drainMs;
+    log.info({ dialogs: proxy.calls.activeDialogs, drainMs: policy.shutdown.drainMs }, 'draining');
+    while (proxy.calls.activeDialogs > 0 && clock.now() < deadline) await new Promise((r) => setTimeout(r, 200));
+    await stop('sigterm');
+  };
+
+  if (opts.installSignalHandlers !== false) {
+    const onHup = () => {
+      const r = reload('sighup');
+      if (!r.ok) log.warn({ issues: r.issues }, 'reload refused: running policy kept');
+    };
+    const onTerm = () => void drain();
+    const onInt = () => void stop('sigint');
+    process.on('SIGHUP', onHup);
+    process.on('SIGTERM', onTerm);
+    process.on('SIGINT', onInt);
+    void stopped.then(() => {
+      process.off('SIGHUP', onHup);
+      process.off('SIGTERM', onTerm);
+      process.off('SIGINT', onInt);
+    });
+  }
+
+  log.info(
+    { listeners: tm.listeners().map((l) => `${l.transport}:${l.address}:${l.port}`), pbx: targets.map((t) => `${t.transport}:${t.host}:${t.port}`), admin: socketPath },
+    'palisade started',
+  );
+  return { stop, stopped, status };
+}
+
+function proxySettings(p: Policy): ProxySettings {
+  const localHosts = new Set<string>(p.node.domains.map((d) => d.toLowerCase()));
+  for (const l of p.listeners) {
+    if (l.advertise) localHosts.add(l.advertise.toLowerCase());
+    localHosts.add(l.address);
+  }
+  return {
+    timers: p.timers,
+    maxTransactions: p.limits.transactions,
+    maxDialogs: p.limits.dialogs,
+    maxRegistrations: p.limits.registrations,
+    minExpires: p.registrar.minExpires,
+    maxExpires: p.registrar.maxExpires,
+    sourceHeader: p.pbx.sourceHeader,
+    retryAfterSeconds: p.pbx.retryAfterSeconds,
+    stripHeaders: p.topologyHiding.stripHeaders,
+    localHosts,
+    pbxResponseTimeoutMs: p.pbx.probe.timeoutMs,
+    serverHeader: p.node.serverHeader,
+  };
+}
+
+async function resolveTargets(p: Policy): Promise<PbxTargetConfig[]> {
+  const out: PbxTargetConfig[] = [];
+  for (const t of p.pbx.targets) {
+    let host = t.host;
+    if (isIP(host) === 0) {
+      try {
+        host = (await lookup(host)).address;
+      } catch {
+        // Unresolvable now: keep the name; sends fail and the target is marked down by the prober.
+      }
+    }
+    out.push({ ...t, host, tlsServerName: t.tlsServerName ?? (isIP(t.host) === 0 ? t.host : undefined) });
+  }
+  return out;
+}
+
+function resolveListener(l: ListenerConfig, role: 'public', dataDir: string, configDir: string, log: Logger): ResolvedListener {
+  const needsTls = l.transport === 'tls' || l.transport === 'wss';
+  return {
+    id: l.id ?? `${l.transport}-${l.port}`,
+    role,
+    transport: l.transport,
+    address: l.address,
+    port: l.port,
+    ...(l.advertise !== undefined ? { advertiseHost: l.advertise } : {}),
+    ...(l.advertisePort !== undefined ? { advertisePort: l.advertisePort } : {}),
+    ...(needsTls ? { tls: resolveTls(l.tls, dataDir, configDir, log) } : {}),
+    ...(l.transport === 'ws' || l.transport === 'wss' ? { ws: { origins: [...(l.ws?.origins ?? [])], maxPayload: l.ws?.maxPayload ?? 65536, path: l.ws?.path ?? '/' } } : {}),
+  };
+}
+
+function resolveTls(tls: TlsConfig | undefined, dataDir: string, configDir: string, log: Logger): NonNullable<ResolvedListener['tls']> {
+  const minVersion = tls?.minVersion ?? 'TLSv1.3';
+  const clientCert = tls?.clientCert ?? 'none';
+  let certPem: string;
+  let keyPem: string;
+  if (tls?.cert && tls.key) {
+    certPem = readFileSync(resolve(configDir, tls.cert), 'utf8');
+    keyPem = readFileSync(resolve(configDir, tls.key), 'utf8');
+  } else {
+    ({ certPem, keyPem } = selfSignedIn(dataDir, log));
+  }
+  let passphrase: string | undefined;
+  if (tls?.keyPassphrase) {
+    const r = resolveSecret(tls.keyPassphrase, configDir);
+    if (!r.ok) throw new PalisadeError('CONFIG_INVALID', { path: 'tls.keyPassphrase' }, formatIssue(r.error));
+    passphrase = r.value;
+  }
+  return {
+    certPem,
+    keyPem,
+    minVersion,
+    clientCert,
+    ...(passphrase !== undefined ? { passphrase } : {}),
+    ...(tls?.ca ? { caPem: readFileSync(resolve(configDir, tls.ca), 'utf8') } : {}),
+  };
+}
+
+/** First start without a configured certificate: generate one into dataDir/tls and reuse it afterwards. */
+function selfSignedIn(dataDir: string, log: Logger): { certPem: string; keyPem: string } {
+  const dir = join(dataDir, 'tls');
+  const certPath = join(dir, 'self-signed.crt');
+  const keyPath = join(dir, 'self-signed.key');
+  if (existsSync(certPath) && existsSync(keyPath)) return { certPem: readFileSync(certPath, 'utf8'), keyPem: readFileSync(keyPath, 'utf8') };
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  const c = generateSelfSignedCert('palisade', ['localhost', '127.0.0.1', '::1']);
+  writeAtomic(keyPath, c.keyPem, 0o600);
+  writeAtomic(certPath, c.certPem, 0o644);
+  log.warn({ cert: certPath, fingerprint256: c.fingerprint256 }, 'generated a self-signed TLS certificate; configure tls.cert/tls.key for production');
+  return { certPem: c.certPem, keyPem: c.keyPem };
+}
+
+function loadOrCreateSecret(path: string): Buffer {
+  if (existsSync(path)) {
+    const b = readFileSync(path);
+    if (b.length >= 32) return b.subarray(0, 32);
+  }
+  const s = randomBytes(32);
+  writeAtomic(path, s, 0o600);
+  return s;
+}
+
+function writeAtomic(path: string, data: string | Buffer, mode: number): void {
+  const tmp = `${path}.${process.pid}.tmp`;
+  writeFileSync(tmp, data, { mode });
+  chmodSync(tmp, mode);
+  renameSync(tmp, path);
+}
+
+/** Outbound message count: method from the start line (requests) or the CSeq (responses). */
+function countOut(metrics: Metrics, bytes: Buffer, target: Target): void {
+  const isResponse = bytes[0] === 0x53 && bytes[1] === 0x49 && bytes[2] === 0x50 && bytes[3] === 0x2f; // "SIP/"
+  let method = 'other';
+  if (!isResponse) {
+    const sp = bytes.indexOf(32);
+    if (sp > 0 && sp < 20) method = bytes.toString('latin1', 0, sp);
+  } else {
+    const head = bytes.toString('latin1', 0, Math.min(bytes.length, 2048));
+    const m = /\r\n(?:CSeq|cseq|CSEQ)\s*:\s*\d+\s+([A-Za-z]+)/.exec(head);
+    if (m?.[1]) method = m[1];
+  }
+  metrics.countSipMessage({
+    method: methodLabel(method),
+    direction: 'out',
+    transport: target.transport,
+    side: target.listenerId === PBX_LISTENER_ID ? 'pbx' : 'public',
+    kind: isResponse ? 'response' : 'request',
+  });
+}

@@ -1,0 +1,823 @@
+/**
+ * The proxy core: a dialog-aware B2BUA-lite between the public side (phones, trunks, attackers) and the PBX.
+ *
+ * Every request is answered by a server transaction on the side it came from and re-issued by a client
+ * transaction on the other side with Palisade's own Via, Contact and Call-ID (topology hiding); tags and
+ * CSeq numbers pass through (shifted when Palisade sends requests of its own). Responses travel back the
+ * same way. Registrations pass through to the PBX, which stays the registrar; Palisade keeps the binding
+ * so the PBX can call the phone over the phone's own flow.
+ */
+import type { Clock } from '../core/clock.ts';
+import type { Logger } from '../core/log.ts';
+import { isStreamTransport, unmapIPv4 } from '../core/net.ts';
+import { buildResponseTo, createRequest } from '../sip/build.ts';
+import type { SipMessage, Via } from '../sip/types.ts';
+import type { ListenerInfo, Source, Target } from '../transport/types.ts';
+import { type Call, CallTable, type Leg, type Side, otherSide } from './calls.ts';
+import type { PbxPool, PbxState } from './pbx-pool.ts';
+import { RegistrationStore } from './registrations.ts';
+import {
+  BRANCH_PREFIX,
+  contactFor,
+  derivedId,
+  INSIDE_REVEALING_HEADERS,
+  newBranch,
+  newId,
+  scrubHeaders,
+  stampReceived,
+  viaFor,
+} from './topology.ts';
+import { type ClientTransaction, type ClientTransactionUser, type ServerTransaction, serverKey, type TimerConfig, TransactionLayer } from './transaction.ts';
+
+export const ALLOW = 'INVITE, ACK, CANCEL, BYE, OPTIONS, REGISTER, INFO, MESSAGE, SUBSCRIBE, NOTIFY, REFER, UPDATE, PRACK';
+const DIALOG_METHODS = new Set(['INVITE', 'SUBSCRIBE', 'REFER']);
+
+/** Media anchoring, as the proxy sees it. Returns the body to send on, or a status to refuse the offer with. */
+export interface MediaHook {
+  rewrite(call: Call, from: Side, body: Buffer, contentType: string | undefined): { ok: true; body: Buffer } | { ok: false; status: number; reason: string };
+  release(call: Call): void;
+}
+
+export const passthroughMedia: MediaHook = {
+  rewrite: (_c, _f, body) => ({ ok: true, body }),
+  release: () => {},
+};
+
+export interface ProxySettings {
+  readonly timers: TimerConfig;
+  readonly maxTransactions: number;
+  readonly maxDialogs: number;
+  readonly maxRegistrations: number;
+  readonly minExpires: number;
+  readonly maxExpires: number;
+  readonly sourceHeader: string;
+  readonly retryAfterSeconds: number;
+  readonly stripHeaders: readonly string[];
+  /** Hosts and domains that are Palisade itself (OPTIONS to these are answered here). */
+  readonly localHosts: ReadonlySet<string>;
+  /** Probe timeout: a PBX that has not answered a request by then is failed over. */
+  readonly pbxResponseTimeoutMs: number;
+  readonly serverHeader: string;
+}
+
+export interface ProxyCounters {
+  requestsIn: number;
+  responsesIn: number;
+  repliesLocal: number;
+  dropped: number;
+  noPbx503: number;
+  failovers: number;
+  unknownPbxSource: number;
+  staleResponses: number;
+}
+
+export interface ProxyDeps {
+  readonly clock: Clock;
+  readonly logger: Logger;
+  readonly send: (target: Target, bytes: Buffer) => boolean;
+  readonly listeners: () => readonly ListenerInfo[];
+  readonly pool: PbxPool;
+  readonly media: MediaHook;
+  readonly secret: Buffer;
+  readonly isConnectionOpen: (connectionId: number) => boolean;
+}
+
+interface ServerCtx {
+  call: Call;
+  st: ServerTransaction;
+  side: Side;
+  /** Client transaction on the other side, once sent. */
+  ct: ClientTransaction | undefined;
+  cancelPending: boolean;
+  /** PBX targets already tried (failover). */
+  tried: Set<string>;
+  outgoing: SipMessage | undefined;
+  responseTimer: { cancel(): void } | undefined;
+}
+
+export class B2bua implements ClientTransactionUser {
+  readonly txns: TransactionLayer;
+  readonly calls: CallTable;
+  readonly registrations: RegistrationStore;
+  readonly counters: ProxyCounters = {
+    requestsIn: 0,
+    responsesIn: 0,
+    repliesLocal: 0,
+    dropped: 0,
+    noPbx503: 0,
+    failovers: 0,
+    unknownPbxSource: 0,
+    staleResponses: 0,
+  };
+  settings: ProxySettings;
+  draining = false;
+  private readonly deps: ProxyDeps;
+
+  constructor(settings: ProxySettings, deps: ProxyDeps) {
+    this.settings = settings;
+    this.deps = deps;
+    this.txns = new TransactionLayer({
+      clock: deps.clock,
+      timers: settings.timers,
+      send: deps.send,
+      maxTransactions: settings.maxTransactions,
+      buildAck: buildNon2xxAck,
+    });
+    this.calls = new CallTable(settings.maxDialogs + settings.maxRegistrations);
+    this.calls.onEvict = (c) => deps.media.release(c);
+    this.registrations = new RegistrationStore(settings.maxRegistrations, deps.secret);
+  }
+
+  reconfigure(settings: ProxySettings): void {
+    this.settings = settings;
+    this.txns.timers = settings.timers;
+  }
+
+  // ---------------------------------------------------------------- entry points
+
+  /** A parsed message from a listener. `side` follows from the listener's role. */
+  handle(msg: SipMessage, source: Source, side: Side): void {
+    if (msg.isRequest) {
+      this.counters.requestsIn++;
+      this.handleRequest(msg, source, side);
+    } else {
+      this.counters.responsesIn++;
+      this.handleResponse(msg, source, side);
+    }
+  }
+
+  onConnectionClosed(connectionId: number): void {
+    this.registrations.dropConnection(connectionId);
+  }
+
+  // ---------------------------------------------------------------- requests
+
+  private handleRequest(req: SipMessage, source: Source, side: Side): void {
+    const method = req.method ?? '';
+    const topVia = req.topVia();
+    const cseq = req.cseq();
+    const callId = req.callId();
+    if (!topVia.ok || !cseq.ok || callId === undefined) {
+      this.counters.dropped++;
+      return; // nothing to answer to
+    }
+    if (side === 'pbx' && !this.deps.pool.findBySource(source.transport, source.address, source.port)) {
+      this.counters.unknownPbxSource++;
+      return; // only the PBX may talk to the inside listener; silence toward anyone else
+    }
+    const via = topVia.value;
+    const branch = via.branch ?? `${callId}|${cseq.value.seq}`;
+    const sentBy = `${via.host}:${via.port ?? ''}`;
+    const key = serverKey(branch, sentBy, method);
+
+    if (method === 'ACK') {
+      const st = this.txns.findServer(key);
+      if (st && st.state === 'completed') {
+        st.onAck();
+        return;
+      }
+      if (st && st.state === 'confirmed') return;
+      this.forwardAck(req, source, side);
+      return;
+    }
+
+    const existing = this.txns.findServer(key);
+    if (existing) {
+      existing.onRetransmission();
+      return;
+    }
+
+    const reply = replyTarget(source);
+    const st = this.txns.createServer(key, req, source, reply);
+
+    if (method === 'CANCEL') {
+      this.handleCancel(req, st, branch, sentBy);
+      return;
+    }
+    if (method === 'INVITE') this.respondLocal(st, 100, 'Trying');
+
+    // RFC 3261 §16.3 item 3: Max-Forwards; §16.3 item 4 / §8.2.2.2: loop detection on our own Via.
+    const mf = req.maxForwards();
+    if (!mf.ok) return this.respondLocal(st, 400, 'Bad Max-Forwards');
+    if (mf.value !== undefined && mf.value <= 0) {
+      if (method === 'OPTIONS' && this.isForUs(req)) return this.answerOptions(st);
+      return this.respondLocal(st, 483, 'Too Many Hops');
+    }
+    const vias = req.vias();
+    if (vias.ok && vias.value.some((v) => v.branch?.startsWith(BRANCH_PREFIX))) {
+      return this.respondLocal(st, 482, 'Loop Detected');
+    }
+
+    const toTag = req.to();
+    if (!toTag.ok || !req.from().ok) return this.respondLocal(st, 400, 'Bad From or To');
+    if (toTag.value.tag !== undefined) {
+      this.forwardInDialog(req, st, side, callId);
+      return;
+    }
+    if (side === 'public') this.fromPublicOutOfDialog(req, st, method);
+    else this.fromPbxOutOfDialog(req, st, method);
+  }
+
+  private fromPublicOutOfDialog(req: SipMessage, st: ServerTransaction, method: string): void {
+    if (method === 'OPTIONS' && this.isForUs(req)) return this.answerOptions(st);
+    if (this.draining && DIALOG_METHODS.has(method)) return this.respondLocal(st, 503, 'Service Unavailable', [['Retry-After', String(this.settings.retryAfterSeconds)]]);
+    if (!this.deps.pool.anyUp()) {
+      this.counters.noPbx503++;
+      return this.respondLocal(st, 503, 'Service Unavailable', [['Retry-After', String(this.settings.retryAfterSeconds)]]);
+    }
+    const pbxListener = this.pbxListener();
+    if (!pbxListener) return this.respondLocal(st, 500, 'Server Internal Error');
+    const outsideCallId = req.callId() as string;
+    const now = this.deps.clock.now();
+    const insideCallId = derivedId(this.deps.secret, `o:${outsideCallId}`);
+    const existing = this.calls.find('public', outsideCallId);
+    if (existing && existing.state !== 'terminated') {
+      // A new transaction on a known non-dialog record (REGISTER refresh with the same Call-ID): reuse it.
+      if (!existing.dialog) this.calls.remove(existing);
+      else return this.respondLocal(st, 482, 'Loop Detected');
+    }
+    const call = this.newCall({
+      caller: 'public',
+      method,
+      now,
+      fromTag: req.from().ok ? (req.from() as { ok: true; value: { tag: string | undefined } }).value.tag : undefined,
+      publicCallId: outsideCallId,
+      pbxCallId: insideCallId,
+      publicFlow: replyTarget(st.source),
+      pbxFlow: { transport: 'udp', address: '0.0.0.0', port: 0 },
+    });
+    const contacts = req.contacts();
+    if (call.dialog && contacts.ok && contacts.value[0]) call.legs.public.remoteTarget = contacts.value[0].uri.raw;
+    const ctx: ServerCtx = { call, st, side: 'public', ct: undefined, cancelPending: false, tried: new Set(), outgoing: undefined, responseTimer: undefined };
+    st.userData = ctx;
+    this.sendToPbx(ctx, req);
+  }
+
+  /** Sends (or re-sends, on failover) the request of `ctx` to the next PBX that is up. */
+  private sendToPbx(ctx: ServerCtx, req: SipMessage): void {
+    const target = this.deps.pool.pick(ctx.tried);
+    if (!target) {
+      this.counters.noPbx503++;
+      this.finishWithLocal(ctx, 503, 'Service Unavailable', [['Retry-After', String(this.settings.retryAfterSeconds)]]);
+      return;
+    }
+    ctx.tried.add(target.config.name);
+    const call = ctx.call;
+    call.pbxName = target.config.name;
+    call.legs.pbx.flow = target.target;
+    const out = ctx.outgoing ?? this.buildOutgoing(req, call, 'public', 'pbx', ctx.st.source);
+    if (!out) return;
+    ctx.outgoing = out;
+    this.startClient(ctx, out, call.legs.pbx, target);
+  }
+
+  private fromPbxOutOfDialog(req: SipMessage, st: ServerTransaction, method: string): void {
+    const uri = req.uri();
+    const user = uri.ok ? uri.value.user : undefined;
+    if (method === 'OPTIONS' && (user === undefined || user === '')) return this.answerOptions(st);
+    const now = this.deps.clock.now();
+    const binding = user ? this.registrations.get(user, now) : undefined;
+    if (!binding) return this.respondLocal(st, 404, 'Not Found');
+    if (binding.flow.connectionId !== undefined && isStreamTransport(binding.flow.transport) && !this.connectionOpen(binding.flow)) {
+      return this.respondLocal(st, 480, 'Temporarily Unavailable');
+    }
+    if (this.draining && DIALOG_METHODS.has(method)) return this.respondLocal(st, 503, 'Service Unavailable');
+    const pbx = this.deps.pool.findBySource(st.source.transport, st.source.address, st.source.port);
+    const call = this.newCall({
+      caller: 'pbx',
+      method,
+      now,
+      fromTag: req.from().ok ? (req.from() as { ok: true; value: { tag: string | undefined } }).value.tag : undefined,
+      publicCallId: newId(),
+      pbxCallId: req.callId() as string,
+      publicFlow: binding.flow,
+      pbxFlow: pbx ? pbx.target : replyTarget(st.source),
+    });
+    call.pbxName = pbx?.config.name;
+    const contacts = req.contacts();
+    if (call.dialog && contacts.ok && contacts.value[0]) call.legs.pbx.remoteTarget = contacts.value[0].uri.raw;
+    const ctx: ServerCtx = { call, st, side: 'pbx', ct: undefined, cancelPending: false, tried: new Set(), outgoing: undefined, responseTimer: undefined };
+    st.userData = ctx;
+    const out = this.buildOutgoing(req, call, 'pbx', 'public', st.source, binding.contactUri, binding.aor);
+    if (!out) return;
+    this.startClient(ctx, out, call.legs.public, undefined);
+  }
+
+  private forwardInDialog(req: SipMessage, st: ServerTransaction, side: Side, callId: string): void {
+    const call = this.calls.find(side, callId);
+    if (!call || !this.tagsMatch(call, req)) return this.respondLocal(st, 481, 'Call/Transaction Does Not Exist');
+    call.lastActivityAt = this.deps.clock.now();
+    const to = otherSide(side);
+    const ctx: ServerCtx = { call, st, side, ct: undefined, cancelPending: false, tried: new Set(), outgoing: undefined, responseTimer: undefined };
+    st.userData = ctx;
+    const out = this.buildOutgoing(req, call, side, to, st.source);
+    if (!out) return;
+    const leg = call.legs[to];
+    this.startClient(ctx, out, leg, to === 'pbx' && call.pbxName ? this.deps.pool.findByName(call.pbxName) : undefined);
+  }
+
+  private forwardAck(req: SipMessage, source: Source, side: Side): void {
+    const callId = req.callId();
+    const call = callId ? this.calls.find(side, callId) : undefined;
+    if (!call || !this.tagsMatch(call, req)) {
+      this.counters.dropped++;
+      return; // stray ACK: nothing to answer (§17.2.3)
+    }
+    const to = otherSide(side);
+    const out = this.buildOutgoing(req, call, side, to, source);
+    if (!out) return;
+    this.deps.send(call.legs[to].flow, out.serialize());
+  }
+
+  private handleCancel(cancel: SipMessage, st: ServerTransaction, branch: string, sentBy: string): void {
+    const inviteSt = this.txns.findServer(serverKey(branch, sentBy, 'INVITE'));
+    if (!inviteSt) return this.respondLocal(st, 481, 'Call/Transaction Does Not Exist');
+    this.respondLocal(st, 200, 'OK'); // §9.2: the CANCEL itself is answered hop-by-hop
+    const ctx = inviteSt.userData as ServerCtx | undefined;
+    if (!ctx || inviteSt.state !== 'proceeding') return;
+    void cancel;
+    if (ctx.ct && ctx.ct.state === 'proceeding') this.sendCancel(ctx);
+    else ctx.cancelPending = true; // §9.1: wait for a provisional before cancelling
+  }
+
+  private sendCancel(ctx: ServerCtx): void {
+    const ct = ctx.ct;
+    if (!ct) return;
+    const inv = ct.request;
+    const headers: Array<[string, string]> = [];
+    const via = inv.get('via');
+    if (via) headers.push(['Via', via]);
+    for (const r of inv.getAll('route')) headers.push(['Route', r]);
+    headers.push(['Max-Forwards', '70']);
+    headers.push(['From', inv.get('from') ?? '']);
+    headers.push(['To', inv.get('to') ?? '']);
+    headers.push(['Call-ID', inv.callId() ?? '']);
+    const cseq = inv.cseq();
+    headers.push(['CSeq', `${cseq.ok ? cseq.value.seq : 1} CANCEL`]);
+    const cancel = createRequest({ method: 'CANCEL', requestUri: inv.requestUri ?? '', headers });
+    const cancelCtx: ServerCtx = { ...ctx, ct: undefined };
+    const t = this.txns.createClient(ct.branch, cancel, ct.target, {
+      onResponse: () => {},
+      onTimeout: () => {},
+    });
+    t.userData = cancelCtx;
+    t.start();
+  }
+
+  // ---------------------------------------------------------------- client side
+
+  private startClient(ctx: ServerCtx, out: SipMessage, leg: Leg, pbx: PbxState | undefined): void {
+    const via = out.topVia();
+    if (!via.ok || !via.value.branch) return;
+    const ct = this.txns.createClient(via.value.branch, out, leg.flow, this);
+    ct.userData = ctx;
+    ctx.ct = ct;
+    const cseq = out.cseq();
+    if (cseq.ok) leg.lastCseq = Math.max(leg.lastCseq, cseq.value.seq);
+    ct.start();
+    // Fast failover: a PBX that says nothing at all within the probe timeout is treated as down for this request.
+    if (pbx && ctx.side === 'public' && ctx.call.legs.pbx === leg) {
+      ctx.responseTimer?.cancel();
+      ctx.responseTimer = this.deps.clock.setTimer(this.settings.pbxResponseTimeoutMs, () => {
+        if (ctx.ct === ct && ct.lastStatus === 0 && ct.state === 'calling') {
+          this.deps.pool.reportFailure(pbx, this.deps.clock.now());
+          ct.fail('timeout');
+        }
+      });
+    }
+  }
+
+  onResponse(ct: ClientTransaction, resp: SipMessage): void {
+    const ctx = ct.userData as ServerCtx | undefined;
+    if (!ctx) return;
+    const status = resp.status ?? 0;
+    const call = ctx.call;
+    const from = otherSide(ctx.side); // the side the response came from
+    call.lastActivityAt = this.deps.clock.now();
+    if (from === 'pbx' && call.pbxName) {
+      const p = this.deps.pool.findByName(call.pbxName);
+      if (p) this.deps.pool.reportSuccess(p, this.deps.clock.now());
+    }
+    if (status === 100) return; // hop-by-hop; we sent our own
+    if (ctx.cancelPending && status < 200) {
+      ctx.cancelPending = false;
+      this.sendCancel(ctx);
+    }
+    const method = ct.request.method ?? '';
+    const toTag = resp.to();
+    if (toTag.ok && toTag.value.tag !== undefined && call.toTag === undefined && status < 300) call.toTag = toTag.value.tag;
+    if (status >= 200 && status < 300 && DIALOG_METHODS.has(method)) {
+      const leg = call.legs[from];
+      const contacts = resp.contacts();
+      if (contacts.ok && contacts.value[0]) leg.remoteTarget = contacts.value[0].uri.raw;
+      const rr = resp.recordRoutes();
+      if (rr.ok) leg.routeSet = rr.value.map((r) => r.raw).reverse(); // §12.1.2: UAC reverses
+      if (call.state === 'early') {
+        call.state = 'confirmed';
+        call.confirmedAt = this.deps.clock.now();
+      }
+    }
+    if (method === 'REGISTER' && from === 'pbx' && status >= 200 && status < 300) this.onRegisterOk(ctx, resp);
+    const out = this.buildResponse(resp, ctx, from);
+    if (!out) return;
+    if (ctx.st.state === 'accepted' && status >= 200 && status < 300) {
+      // RFC 6026: a 2xx retransmission from downstream is passed on to the caller directly.
+      this.deps.send(ctx.st.reply, out.serialize());
+    } else {
+      ctx.st.respond(out);
+    }
+    if (status >= 200) this.afterFinal(ctx, method, status);
+  }
+
+  onTimeout(ct: ClientTransaction, reason: 'timeout' | 'transport'): void {
+    const ctx = ct.userData as ServerCtx | undefined;
+    if (!ctx || ctx.ct !== ct) return;
+    this.txns.counters.timeouts++;
+    const method = ct.request.method ?? '';
+    if (ctx.side === 'public' && ctx.call.legs.pbx.flow === ct.target && ct.lastStatus === 0) {
+      // Nothing came back from this PBX: fail over to the next one if there is one (the request is unchanged).
+      const p = ctx.call.pbxName ? this.deps.pool.findByName(ctx.call.pbxName) : undefined;
+      if (p && reason === 'transport') this.deps.pool.reportFailure(p, this.deps.clock.now());
+      if (!this.isDialogMidstream(ctx)) {
+        this.counters.failovers++;
+        const orig = ctx.st.request;
+        ctx.outgoing = undefined;
+        this.sendToPbx(ctx, orig);
+        return;
+      }
+    }
+    if (method === 'ACK') return;
+    this.finishWithLocal(ctx, reason === 'timeout' ? 408 : 503, reason === 'timeout' ? 'Request Timeout' : 'Service Unavailable');
+  }
+
+  /** In-dialog requests stay with their PBX: no failover for them. */
+  private isDialogMidstream(ctx: ServerCtx): boolean {
+    return ctx.call.dialog && ctx.call.state === 'confirmed' && ctx.st.request.method !== 'INVITE';
+  }
+
+  private afterFinal(ctx: ServerCtx, method: string, status: number): void {
+    ctx.responseTimer?.cancel();
+    const call = ctx.call;
+    if (method === 'BYE' || (method === 'INVITE' && status >= 300 && call.state === 'early') || !call.dialog) {
+      if (!(method === 'INVITE' && status >= 300 && call.state === 'confirmed')) this.endCall(call);
+    }
+  }
+
+  private endCall(call: Call): void {
+    if (call.state === 'terminated') return;
+    this.deps.media.release(call);
+    this.calls.remove(call);
+  }
+
+  // ---------------------------------------------------------------- registrations
+
+  private onRegisterOk(ctx: ServerCtx, resp: SipMessage): void {
+    const req = ctx.st.request;
+    const to = req.to();
+    if (!to.ok) return;
+    const aor = to.value.uri.raw;
+    const now = this.deps.clock.now();
+    const contacts = resp.contacts();
+    const expiresHeader = resp.expires();
+    if (!contacts.ok) return;
+    const granted = new Map<string, number>();
+    for (const c of contacts.value) {
+      if (c.star) continue;
+      const token = c.uri.user;
+      if (!token) continue;
+      granted.set(token, c.expires ?? expiresHeader ?? this.settings.maxExpires);
+    }
+    const reqContacts = req.contacts();
+    if (reqContacts.ok && reqContacts.value.some((c) => c.star)) {
+      this.registrations.removeAor(aor);
+      return;
+    }
+    for (const token of this.pendingTokens(ctx)) {
+      const b = this.registrations.peek(token);
+      if (!b) continue;
+      const g = granted.get(token);
+      if (g === undefined || g <= 0) this.registrations.remove(token);
+      else b.expiresAt = now + g * 1000;
+    }
+  }
+
+  private pendingTokens(ctx: ServerCtx): string[] {
+    const out = ctx.outgoing ?? ctx.ct?.request;
+    const cs = out?.contacts();
+    if (!cs || !cs.ok) return [];
+    return cs.value.map((c) => c.uri.user ?? '').filter((t) => t !== '');
+  }
+
+  // ---------------------------------------------------------------- message construction
+
+  /**
+   * Re-issues `req` from side `from` on side `to`: new Via, Call-ID and Contact, route set of the target leg,
+   * inside details scrubbed. Returns undefined (after answering) when the body cannot be accepted.
+   */
+  private buildOutgoing(req: SipMessage, call: Call, from: Side, to: Side, source: Source, requestUri?: string, aor?: string): SipMessage | undefined {
+    const out = req.clone();
+    const leg = call.legs[to];
+    const listener = to === 'pbx' ? this.pbxListener() : this.publicListenerFor(leg.flow);
+    if (!listener) return undefined;
+    const method = req.method ?? '';
+    const initial = requestUri !== undefined || leg.remoteTarget === undefined || !(req.to().ok && (req.to() as { ok: true; value: { tag: string | undefined } }).value.tag);
+    if (requestUri !== undefined) out.setRequestUri(requestUri);
+    else if (!initial && leg.remoteTarget) out.setRequestUri(leg.remoteTarget);
+    out.remove('via');
+    out.remove('record-route');
+    out.remove('route');
+    out.remove('path');
+    out.prepend('Via', viaFor(listener, method === 'ACK' || method === 'CANCEL' ? newBranch() : newBranch()));
+    if (!initial && leg.routeSet.length > 0) out.set('Route', leg.routeSet);
+    out.set('Call-ID', leg.callId);
+    const cseq = req.cseq();
+    if (cseq.ok && leg.cseqOffset !== 0 && method !== 'ACK' && method !== 'CANCEL') out.set('CSeq', `${cseq.value.seq + leg.cseqOffset} ${cseq.value.method}`);
+    const mf = req.maxForwards();
+    out.set('Max-Forwards', String(mf.ok && mf.value !== undefined ? Math.max(0, mf.value - 1) : 70));
+    for (const h of this.settings.stripHeaders) out.remove(h);
+    if (method === 'REGISTER' && to === 'pbx') {
+      if (!this.rewriteRegisterContacts(out, req, source, listener)) return undefined;
+    } else if (out.has('contact')) {
+      out.set('Contact', contactFor(listener, call.id));
+    }
+    if (to === 'pbx') {
+      if (this.settings.sourceHeader) out.set(this.settings.sourceHeader, `${source.transport} ${source.address}:${source.port}`);
+    } else {
+      if (this.settings.sourceHeader) out.remove(this.settings.sourceHeader);
+      for (const h of INSIDE_REVEALING_HEADERS) out.remove(h);
+      if (aor !== undefined) rewriteToUri(out, aor);
+      scrubHeaders(out, this.insideHosts(), listener.advertiseHost);
+    }
+    if (req.body.length > 0) {
+      const r = this.deps.media.rewrite(call, from, req.body, req.get('content-type'));
+      if (!r.ok) {
+        return undefined;
+      }
+      if (r.body !== req.body) out.setBody(r.body, req.get('content-type'));
+    }
+    return out;
+  }
+
+  /** REGISTER toward the PBX: each phone Contact becomes a Palisade token Contact; the binding remembers the flow. */
+  private rewriteRegisterContacts(out: SipMessage, req: SipMessage, source: Source, listener: ListenerInfo): boolean {
+    const contacts = req.contacts();
+    if (!contacts.ok) return true;
+    const to = req.to();
+    if (!to.ok) return false;
+    const aor = to.value.uri.raw;
+    const hdrExpires = req.expires();
+    const values: string[] = [];
+    for (const c of contacts.value) {
+      if (c.star) {
+        values.push('*');
+        continue;
+      }
+      const token = this.registrations.tokenFor(aor, c.uri.raw);
+      this.registrations.upsert({ token, aor, contactUri: c.uri.raw, contactRaw: c.raw, flow: replyTarget(source), expiresAt: 0 });
+      const asked = c.expires ?? hdrExpires ?? this.settings.maxExpires;
+      const clamped = asked === 0 ? 0 : Math.min(this.settings.maxExpires, Math.max(this.settings.minExpires, asked));
+      values.push(`${contactFor(listener, token)};expires=${clamped}`);
+    }
+    if (values.length > 0) out.set('Contact', values);
+    else out.remove('contact');
+    if (hdrExpires !== undefined) out.remove('expires');
+    return true;
+  }
+
+  /** Maps a response from side `from` back onto the server transaction on the other side. */
+  private buildResponse(resp: SipMessage, ctx: ServerCtx, from: Side): SipMessage | undefined {
+    const toSide = ctx.side;
+    const out = resp.clone();
+    const req = ctx.st.request;
+    out.set('Via', this.clientVias(req, ctx.st.source));
+    out.set('Call-ID', req.callId() ?? '');
+    const cseq = req.cseq();
+    if (cseq.ok) out.set('CSeq', `${cseq.value.seq} ${cseq.value.method}`);
+    out.remove('record-route');
+    out.remove('route');
+    out.remove('path');
+    out.remove('service-route');
+    for (const h of this.settings.stripHeaders) out.remove(h);
+    const listener = toSide === 'pbx' ? this.pbxListener() : this.publicListenerFor(replyTarget(ctx.st.source));
+    if (!listener) return undefined;
+    const method = req.method ?? '';
+    const status = resp.status ?? 0;
+    if (out.has('contact')) {
+      if (method === 'REGISTER' && toSide === 'public') this.mapRegisterResponseContacts(out, resp);
+      else if (status >= 300 && status < 400) out.remove('contact'); // a redirect would point inside
+      else out.set('Contact', contactFor(listener, ctx.call.id));
+    }
+    if (toSide === 'public') {
+      if (this.settings.sourceHeader) out.remove(this.settings.sourceHeader);
+      for (const h of INSIDE_REVEALING_HEADERS) out.remove(h);
+      scrubHeaders(out, this.insideHosts(), listener.advertiseHost);
+    }
+    if (this.settings.serverHeader) out.set('Server', this.settings.serverHeader);
+    if (resp.body.length > 0) {
+      const r = this.deps.media.rewrite(ctx.call, from, resp.body, resp.get('content-type'));
+      if (!r.ok) out.setBody(Buffer.alloc(0));
+      else if (r.body !== resp.body) out.setBody(r.body, resp.get('content-type'));
+    }
+    return out;
+  }
+
+  /** The registrar lists Palisade tokens; the phone must see its own Contact with the granted expiry. */
+  private mapRegisterResponseContacts(out: SipMessage, resp: SipMessage): void {
+    const cs = resp.contacts();
+    const values: string[] = [];
+    if (cs.ok) {
+      for (const c of cs.value) {
+        const b = c.uri.user ? this.registrations.peek(c.uri.user) : undefined;
+        if (!b) continue; // not one of ours: it would reveal the inside
+        const exp = c.expires ?? resp.expires();
+        values.push(exp !== undefined ? `<${b.contactUri}>;expires=${exp}` : `<${b.contactUri}>`);
+      }
+    }
+    if (values.length > 0) out.set('Contact', values);
+    else out.remove('contact');
+  }
+
+  /** The caller's Via list for a response, with received/rport stamped on the top entry (RFC 3581 §4). */
+  private clientVias(req: SipMessage, source: Source): string[] {
+    const vias = req.vias();
+    if (!vias.ok || vias.value.length === 0) return req.getAll('via');
+    const list = vias.value.map((v: Via) => v.raw);
+    const top = vias.value[0] as Via;
+    list[0] = stampReceived(top.raw, source.address, source.port, top.params.has('rport'), top.host);
+    return list;
+  }
+
+  // ---------------------------------------------------------------- local answers
+
+  private respondLocal(st: ServerTransaction, status: number, reason: string, extra: ReadonlyArray<readonly [string, string]> = []): void {
+    const toTag = status > 100 ? newId().slice(-12) : undefined;
+    const headers: Array<readonly [string, string]> = [...extra];
+    if (this.settings.serverHeader) headers.push(['Server', this.settings.serverHeader]);
+    const resp = buildResponseTo(st.request, status, reason, headers, toTag);
+    resp.set('Via', this.clientVias(st.request, st.source));
+    this.counters.repliesLocal++;
+    st.respond(resp);
+  }
+
+  private finishWithLocal(ctx: ServerCtx, status: number, reason: string, extra: ReadonlyArray<readonly [string, string]> = []): void {
+    ctx.responseTimer?.cancel();
+    this.respondLocal(ctx.st, status, reason, extra);
+    if (ctx.call.state !== 'confirmed' || !ctx.call.dialog) this.endCall(ctx.call);
+  }
+
+  private answerOptions(st: ServerTransaction): void {
+    this.respondLocal(st, 200, 'OK', [
+      ['Allow', ALLOW],
+      ['Accept', 'application/sdp'],
+      ['Supported', 'replaces, timer'],
+    ]);
+  }
+
+  // ---------------------------------------------------------------- helpers
+
+  private newCall(p: {
+    caller: Side;
+    method: string;
+    now: number;
+    fromTag: string | undefined;
+    publicCallId: string;
+    pbxCallId: string;
+    publicFlow: Target;
+    pbxFlow: Target;
+  }): Call {
+    const mkLeg = (side: Side, callId: string, flow: Target): Leg => ({ side, callId, flow, remoteTarget: undefined, routeSet: [], cseqOffset: 0, lastCseq: 0 });
+    const call: Call = {
+      id: `c${newId()}`,
+      createdAt: p.now,
+      caller: p.caller,
+      dialog: DIALOG_METHODS.has(p.method),
+      method: p.method,
+      fromTag: p.fromTag,
+      toTag: undefined,
+      state: 'early',
+      legs: { public: mkLeg('public', p.publicCallId, p.publicFlow), pbx: mkLeg('pbx', p.pbxCallId, p.pbxFlow) },
+      pbxName: undefined,
+      lastActivityAt: p.now,
+      confirmedAt: undefined,
+      media: undefined,
+    };
+    this.calls.add(call);
+    return call;
+  }
+
+  private tagsMatch(call: Call, req: SipMessage): boolean {
+    const f = req.from();
+    const t = req.to();
+    if (!f.ok || !t.ok) return false;
+    const tags = [f.value.tag, t.value.tag];
+    return call.fromTag === undefined || tags.includes(call.fromTag);
+  }
+
+  private isForUs(req: SipMessage): boolean {
+    const u = req.uri();
+    if (!u.ok) return false;
+    if (u.value.user !== undefined && u.value.user !== '') return false;
+    return this.settings.localHosts.has(u.value.host.toLowerCase()) || this.deps.listeners().some((l) => l.advertiseHost === u.value.host || l.address === u.value.host);
+  }
+
+  private pbxListener(): ListenerInfo | undefined {
+    return this.deps.listeners().find((l) => l.id.startsWith('pbx'));
+  }
+
+  private publicListenerFor(flow: Target): ListenerInfo | undefined {
+    const ls = this.deps.listeners();
+    return ls.find((l) => l.id === flow.listenerId) ?? ls.find((l) => !l.id.startsWith('pbx') && l.transport === flow.transport) ?? ls.find((l) => !l.id.startsWith('pbx'));
+  }
+
+  private insideHosts(): string[] {
+    const hosts = new Set<string>();
+    for (const p of this.deps.pool.all()) hosts.add(p.config.host);
+    const pl = this.pbxListener();
+    if (pl) {
+      hosts.add(pl.address);
+      hosts.add(pl.advertiseHost);
+    }
+    // A public address that equals an inside one (single-address lab set-ups) cannot be scrubbed.
+    for (const l of this.deps.listeners()) if (!l.id.startsWith('pbx')) hosts.delete(l.advertiseHost);
+    return [...hosts];
+  }
+
+  private connectionOpen(flow: Target): boolean {
+    return this.deps.isConnectionOpen(flow.connectionId ?? -1);
+  }
+
+  // ---------------------------------------------------------------- responses from the wire
+
+  private handleResponse(resp: SipMessage, source: Source, side: Side): void {
+    const via = resp.topVia();
+    const cseq = resp.cseq();
+    if (!via.ok || !cseq.ok || !via.value.branch) {
+      this.counters.dropped++;
+      return;
+    }
+    const ct = this.txns.findClient(via.value.branch, cseq.value.method);
+    if (!ct) {
+      this.counters.staleResponses++;
+      return;
+    }
+    // The response must come from where the request went (no spoofed answers from a third party).
+    const t = ct.target;
+    const fromExpected =
+      side === 'pbx'
+        ? this.deps.pool.findBySource(source.transport, source.address, source.port) !== undefined
+        : t.connectionId !== undefined
+          ? source.connectionId === t.connectionId
+          : unmapIPv4(source.address) === t.address && source.port === t.port;
+    if (!fromExpected) {
+      this.counters.dropped++;
+      return;
+    }
+    ct.receive(resp);
+  }
+
+  /** Active record counts for status and metrics. */
+  snapshot(): { dialogs: number; registrations: number; serverTxns: number; clientTxns: number } {
+    return {
+      dialogs: this.calls.activeDialogs,
+      registrations: this.registrations.size,
+      serverTxns: this.txns.activeServers,
+      clientTxns: this.txns.activeClients,
+    };
+  }
+}
+
+/** Where responses to a request go: back over the same flow (connection, or the UDP source: RFC 3581). */
+export function replyTarget(source: Source): Target {
+  return {
+    transport: source.transport,
+    address: source.address,
+    port: source.port,
+    connectionId: source.connectionId,
+    listenerId: source.listenerId,
+  };
+}
+
+/** PBX-originated requests address the token; the phone must see its own AOR in To. */
+function rewriteToUri(out: SipMessage, aor: string): void {
+  const to = out.to();
+  if (!to.ok) return;
+  const tag = to.value.tag !== undefined ? `;tag=${to.value.tag}` : '';
+  out.set('To', `<${aor}>${tag}`);
+}
+
+/** §17.1.1.3 ACK for a non-2xx final response: same Request-URI, top Via, Route, From, Call-ID; To of the response. */
+function buildNon2xxAck(invite: SipMessage, response: SipMessage): SipMessage | undefined {
+  const cseq = invite.cseq();
+  if (!cseq.ok) return undefined;
+  const headers: Array<[string, string]> = [];
+  const topVia = invite.vias();
+  if (!topVia.ok || !topVia.value[0]) return undefined;
+  headers.push(['Via', topVia.value[0].raw]);
+  for (const r of invite.getAll('route')) headers.push(['Route', r]);
+  headers.push(['Max-Forwards', '70']);
+  headers.push(['From', invite.get('from') ?? '']);
+  headers.push(['To', response.get('to') ?? '']);
+  headers.push(['Call-ID', invite.callId() ?? '']);
+  headers.push(['CSeq', `${cseq.value.seq} ACK`]);
+  return createRequest({ method: 'ACK', requestUri: invite.requestUri ?? '', headers });
+}

@@ -1,0 +1,88 @@
+/**
+ * Topology hiding helpers: what Palisade writes into messages in place of the other side's details.
+ * RFC 3261 §16 proxies leak the inside through Via, Record-Route, Contact and Call-ID; a B2BUA-lite
+ * regenerates all of them per leg, and scrubs inside addresses from whatever else crosses the border.
+ */
+import { createHmac, randomBytes } from 'node:crypto';
+import { formatHost, type SipTransport, viaTransportToken } from '../core/net.ts';
+import type { SipMessage } from '../sip/types.ts';
+import type { ListenerInfo } from '../transport/types.ts';
+
+/** RFC 3261 §8.1.1.7 magic cookie plus a per-process random prefix, so branches are unique and unguessable. */
+export const BRANCH_PREFIX = `z9hG4bKpal${randomBytes(6).toString('hex')}`;
+
+let branchCounter = 0;
+
+export function newBranch(): string {
+  branchCounter = (branchCounter + 1) % Number.MAX_SAFE_INTEGER;
+  return `${BRANCH_PREFIX}.${branchCounter.toString(36)}`;
+}
+
+const idPrefix = randomBytes(8).toString('hex');
+let idCounter = 0;
+
+/** Fresh Call-ID / tag material: random per process, counter per call; no host part (nothing to leak). */
+export function newId(): string {
+  idCounter = (idCounter + 1) % Number.MAX_SAFE_INTEGER;
+  return `${idPrefix}${idCounter.toString(36)}`;
+}
+
+/** A derived id that is stable for the same input (REGISTER refreshes keep their inside Call-ID). */
+export function derivedId(secret: Buffer, input: string): string {
+  return createHmac('sha256', secret).update(input).digest('hex').slice(0, 32);
+}
+
+/** Headers that describe one hop and never cross the border. */
+export const HOP_HEADERS = ['via', 'record-route', 'route', 'path', 'service-route', 'contact'] as const;
+
+/** Headers that would tell the client what sits behind Palisade; removed toward the public side. */
+export const INSIDE_REVEALING_HEADERS = ['server', 'user-agent', 'warning', 'organization', 'p-asserted-identity', 'remote-party-id'];
+
+export function transportParam(t: SipTransport): string {
+  return t === 'udp' ? '' : `;transport=${t}`;
+}
+
+export function viaFor(l: ListenerInfo, branch: string): string {
+  return `SIP/2.0/${viaTransportToken(l.transport)} ${formatHost(l.advertiseHost)}:${l.advertisePort};branch=${branch};rport`;
+}
+
+export function contactFor(l: ListenerInfo, user: string): string {
+  return `<sip:${user}@${formatHost(l.advertiseHost)}:${l.advertisePort}${transportParam(l.transport)}>`;
+}
+
+/**
+ * Replaces every occurrence of an inside host in header values (not Via/Call-ID/CSeq, which are set
+ * per leg). Works on the text so headers Palisade does not model cannot leak either.
+ */
+export function scrubHeaders(msg: SipMessage, insideHosts: readonly string[], replacement: string): void {
+  if (insideHosts.length === 0) return;
+  const fields = msg.headers();
+  const touched = new Map<string, string[]>();
+  for (const f of fields) {
+    if (f.lname === 'via' || f.lname === 'call-id' || f.lname === 'cseq' || f.lname === 'content-length') continue;
+    let v = f.value;
+    for (const h of insideHosts) {
+      if (h !== replacement && v.includes(h)) v = v.split(h).join(replacement);
+    }
+    if (v !== f.value) touched.set(f.lname, []);
+  }
+  if (touched.size === 0) return;
+  for (const f of fields) {
+    const list = touched.get(f.lname);
+    if (!list) continue;
+    let v = f.value;
+    for (const h of insideHosts) if (h !== replacement) v = v.split(h).join(replacement);
+    list.push(v);
+  }
+  for (const [name, values] of touched) msg.set(name, values);
+}
+
+/** Via of the client with §18.2.1 received and RFC 3581 rport filled in from where the request came from. */
+export function stampReceived(via: string, address: string, port: number, hasRport: boolean, sentByHost: string): string {
+  let v = via;
+  if (hasRport) v = v.replace(/;rport(?=;|$|\s|,)/i, `;rport=${port}`);
+  if (hasRport || sentByHost.replace(/^\[|\]$/g, '') !== address) {
+    if (!/;received=/i.test(v)) v += `;received=${address}`;
+  }
+  return v;
+}

@@ -1,0 +1,84 @@
+/**
+ * CIDR matching for the gate (allow/deny lists). Addresses are compared as 128-bit values so IPv4 and
+ * IPv6 share one code path; IPv4 lives in the IPv4-mapped range (::ffff:0:0/96).
+ */
+import { isIP } from 'node:net';
+
+export interface Cidr {
+  readonly base: bigint;
+  readonly mask: bigint;
+  readonly text: string;
+}
+
+const ALL = (1n << 128n) - 1n;
+const V4_MAPPED = 0xffffn << 32n;
+
+/** Parses an address to a 128-bit value; undefined when not an IP address. Never throws. */
+export function addressToBigInt(addr: string): bigint | undefined {
+  const fam = isIP(addr);
+  if (fam === 4) {
+    let v = 0n;
+    for (const part of addr.split('.')) v = (v << 8n) | BigInt(Number(part));
+    return V4_MAPPED | v;
+  }
+  if (fam !== 6) return undefined;
+  let a = addr;
+  const pct = a.indexOf('%');
+  if (pct !== -1) a = a.slice(0, pct);
+  // An embedded IPv4 tail (::ffff:1.2.3.4) becomes two hextets.
+  const lastColon = a.lastIndexOf(':');
+  const tail = a.slice(lastColon + 1);
+  if (tail.includes('.')) {
+    const v4 = addressToBigInt(tail);
+    if (v4 === undefined) return undefined;
+    const low = v4 & 0xffffffffn;
+    a = `${a.slice(0, lastColon + 1)}${(low >> 16n).toString(16)}:${(low & 0xffffn).toString(16)}`;
+  }
+  const [head, rest] = a.split('::') as [string, string | undefined];
+  const h = head ? head.split(':') : [];
+  const t = rest !== undefined && rest !== '' ? rest.split(':') : [];
+  const fill = rest !== undefined ? 8 - h.length - t.length : 0;
+  const parts = [...h, ...Array<string>(Math.max(0, fill)).fill('0'), ...t];
+  if (parts.length !== 8) return undefined;
+  let v = 0n;
+  for (const p of parts) v = (v << 16n) | BigInt(Number.parseInt(p, 16) || 0);
+  return v;
+}
+
+export function parseCidr(text: string): Cidr | undefined {
+  const [addr, bitsText] = text.split('/');
+  if (addr === undefined) return undefined;
+  const base = addressToBigInt(addr);
+  if (base === undefined) return undefined;
+  const fam = isIP(addr);
+  const maxBits = fam === 4 ? 32 : 128;
+  const bits = bitsText === undefined ? maxBits : Number(bitsText);
+  if (!Number.isInteger(bits) || bits < 0 || bits > maxBits) return undefined;
+  const prefix = fam === 4 ? 96 + bits : bits;
+  const mask = prefix === 0 ? 0n : (ALL << BigInt(128 - prefix)) & ALL;
+  return { base: base & mask, mask, text };
+}
+
+export class CidrSet {
+  private readonly list: Cidr[];
+
+  constructor(cidrs: readonly string[]) {
+    this.list = [];
+    for (const c of cidrs) {
+      const p = parseCidr(c);
+      if (p) this.list.push(p);
+    }
+  }
+
+  get size(): number {
+    return this.list.length;
+  }
+
+  has(address: string): boolean {
+    if (this.list.length === 0) return false;
+    const v = addressToBigInt(address);
+    if (v === undefined) return false;
+    for (const c of this.list) if ((v & c.mask) === c.base) return true;
+    return false;
+  }
+}
