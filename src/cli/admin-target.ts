@@ -1,0 +1,66 @@
+/** Shared by the commands that talk to a running daemon: find its socket, call it, report failures in one line. */
+import type { Command } from 'commander';
+import { type AdminResponse, adminRequest } from '../admin/client.ts';
+import { adminSocketPath } from '../admin/socket-path.ts';
+import { formatIssue, loadPolicyFile } from '../config/load.ts';
+import { isPalisadeError } from '../core/errors.ts';
+import { type CliContext, DEFAULT_CONFIG_PATH, EXIT_RUNTIME, EXIT_USAGE, println } from './context.ts';
+
+export interface AdminTargetOptions {
+  readonly config: string;
+  readonly socket?: string;
+  readonly json?: boolean;
+}
+
+/** Adds `--config`, `--socket` and `--json` to a command. */
+export function withAdminTarget(cmd: Command): Command {
+  return cmd
+    .option('-c, --config <file>', 'policy file (to find the admin socket)', DEFAULT_CONFIG_PATH)
+    .option('-s, --socket <path>', 'admin socket path (overrides the policy)')
+    .option('--json', 'print the raw JSON reply');
+}
+
+export type SocketResult = { ok: true; path: string } | { ok: false; exitCode: number };
+
+export function resolveSocket(ctx: CliContext, opts: AdminTargetOptions): SocketResult {
+  if (opts.socket !== undefined) return { ok: true, path: opts.socket };
+  const r = loadPolicyFile(opts.config);
+  if (!r.ok) {
+    println(ctx.io.err, `palisade: cannot read the admin socket location from ${opts.config}:`);
+    for (const issue of r.error.slice(0, 20)) println(ctx.io.err, formatIssue(issue));
+    return { ok: false, exitCode: EXIT_USAGE };
+  }
+  return { ok: true, path: adminSocketPath(r.value) };
+}
+
+export type CallResult = { ok: true; response: AdminResponse } | { ok: false; exitCode: number };
+
+/** One request; any failure is one clear line on stderr and exit 1. */
+export async function callAdmin(
+  ctx: CliContext,
+  socketPath: string,
+  method: string,
+  path: string,
+  body?: unknown,
+): Promise<CallResult> {
+  try {
+    return { ok: true, response: await adminRequest(socketPath, method, path, body) };
+  } catch (e) {
+    const msg = isPalisadeError(e) || e instanceof Error ? e.message : String(e);
+    println(ctx.io.err, `palisade: ${msg}`);
+    return { ok: false, exitCode: EXIT_RUNTIME };
+  }
+}
+
+/** `{ error: { code, message } }` → `CODE: message`. */
+export function describeAdminError(r: AdminResponse): string {
+  const b = r.body;
+  if (typeof b === 'object' && b !== null && 'error' in b) {
+    const e = (b as { error: unknown }).error;
+    if (typeof e === 'object' && e !== null) {
+      const { code, message } = e as { code?: unknown; message?: unknown };
+      return `${String(code ?? 'ERROR')}: ${String(message ?? '')} (HTTP ${r.status})`;
+    }
+  }
+  return `HTTP ${r.status}`;
+}
