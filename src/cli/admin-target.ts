@@ -4,7 +4,7 @@ import { type AdminResponse, adminRequest } from '../admin/client.ts';
 import { adminSocketPath } from '../admin/socket-path.ts';
 import { formatIssue, loadPolicyFile } from '../config/load.ts';
 import { isPalisadeError } from '../core/errors.ts';
-import { type CliContext, DEFAULT_CONFIG_PATH, EXIT_RUNTIME, EXIT_USAGE, println } from './context.ts';
+import { type CliContext, configOption, EXIT_RUNTIME, EXIT_USAGE, println } from './context.ts';
 
 export interface AdminTargetOptions {
   readonly config: string;
@@ -15,7 +15,7 @@ export interface AdminTargetOptions {
 /** Adds `--config`, `--socket` and `--json` to a command. */
 export function withAdminTarget(cmd: Command): Command {
   return cmd
-    .option('-c, --config <file>', 'policy file (to find the admin socket)', DEFAULT_CONFIG_PATH)
+    .addOption(configOption('policy file (to find the admin socket)'))
     .option('-s, --socket <path>', 'admin socket path (overrides the policy)')
     .option('--json', 'print the raw JSON reply');
 }

@@ -2,6 +2,7 @@
  * What every command gets: where to write, and the exit code conventions.
  * Exit codes: 0 ok, 1 runtime error (daemon not running, I/O), 2 usage error or invalid policy.
  */
+import { Option } from 'commander';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -19,6 +20,8 @@ export interface CliIo {
 
 export interface DaemonHandle {
   stop(reason?: string): Promise<void>;
+  /** Resolves when the daemon has stopped; `palisade start` returns then. */
+  readonly stopped?: Promise<void>;
 }
 
 /** The contract of `startDaemon` in src/main.ts. */
@@ -33,6 +36,13 @@ export interface CliContext {
 /** Package root (…/palisade), found from this file's location: src/cli/context.ts. */
 export const PACKAGE_ROOT = fileURLToPath(new URL('../../', import.meta.url));
 export const DEFAULT_CONFIG_PATH = join(PACKAGE_ROOT, 'config', 'palisade.yaml');
+/** Environment variable that overrides DEFAULT_CONFIG_PATH (the container image sets it). */
+export const CONFIG_ENV = 'PALISADE_CONFIG';
+
+/** The `--config` option every command that needs the policy shares: flag, then $PALISADE_CONFIG, then the default. */
+export function configOption(description: string): Option {
+  return new Option('-c, --config <file>', description).env(CONFIG_ENV).default(DEFAULT_CONFIG_PATH);
+}
 
 export function packageVersion(): string {
   try {

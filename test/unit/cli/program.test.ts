@@ -112,16 +112,42 @@ describe('runCli', () => {
     assert.equal(await runCli([], none.ctx), 2);
   });
 
-  it('start calls startDaemon with the default or given config path', async () => {
+  it('start calls startDaemon with the flag, then $PALISADE_CONFIG, then the default config path', async () => {
     const calls: string[] = [];
     const fake: StartDaemon = async (o) => {
       calls.push(o.configPath);
       return { stop: async () => {} };
     };
-    assert.equal(await runCli(['start'], capture(fake).ctx), 0);
-    assert.equal(await runCli(['start', '--config', '/etc/p.yaml'], capture(fake).ctx), 0);
-    assert.deepEqual(calls, [DEFAULT_CONFIG_PATH, '/etc/p.yaml']);
+    const saved = process.env.PALISADE_CONFIG;
+    try {
+      delete process.env.PALISADE_CONFIG;
+      assert.equal(await runCli(['start'], capture(fake).ctx), 0);
+      assert.equal(await runCli(['start', '--config', '/etc/p.yaml'], capture(fake).ctx), 0);
+      process.env.PALISADE_CONFIG = '/from/env.yaml';
+      assert.equal(await runCli(['start'], capture(fake).ctx), 0);
+      assert.equal(await runCli(['start', '-c', '/flag/wins.yaml'], capture(fake).ctx), 0);
+    } finally {
+      if (saved === undefined) delete process.env.PALISADE_CONFIG;
+      else process.env.PALISADE_CONFIG = saved;
+    }
+    assert.deepEqual(calls, [DEFAULT_CONFIG_PATH, '/etc/p.yaml', '/from/env.yaml', '/flag/wins.yaml']);
     assert.match(DEFAULT_CONFIG_PATH, /config\/palisade\.yaml$/);
+  });
+
+  it('start returns only when the daemon has stopped', async () => {
+    let finish: () => void = () => {};
+    const stopped = new Promise<void>((r) => {
+      finish = r;
+    });
+    let done = false;
+    const run = runCli(['start'], capture(async () => ({ stop: async () => {}, stopped })).ctx).then((c) => {
+      done = true;
+      return c;
+    });
+    await new Promise((r) => setImmediate(r));
+    assert.equal(done, false);
+    finish();
+    assert.equal(await run, 0);
   });
 
   it('start exits 2 on an invalid policy and 1 on other failures', async () => {
@@ -129,7 +155,7 @@ describe('runCli', () => {
       throw new PalisadeError('CONFIG_INVALID', { lines: ['p.yaml:3:5 pbx: required'] }, 'policy invalid');
     });
     assert.equal(await runCli(['start'], invalid.ctx), 2);
-    assert.match(invalid.err(), /p\.yaml:3:5 pbx: required/);
+    assert.match(invalid.err(), /^palisade: cannot start \(CONFIG_INVALID\):\np\.yaml:3:5 pbx: required\n$/);
     const broken = capture(async () => {
       throw new Error('EADDRINUSE');
     });
