@@ -1,0 +1,299 @@
+/**
+ * Strict RFC 3261 message parser (§7, §18.3, §20, §25). One pass over the head locates every header field
+ * into an Int32Array index; values are parsed lazily by SipMessageImpl, except those every proxy reads on every
+ * message (start line, Request-URI, Via, From, To, CSeq, Call-ID, Max-Forwards, Content-Length), which are
+ * validated here and memoised. Never throws: every outcome is a Result with a stable code.
+ *
+ *   start-line CRLF *( field-name HCOLON field-value CRLF ) CRLF [ message-body ]
+ *   field-value may be folded: CRLF followed by SP/HTAB continues the value (LWS, §7.3.1).
+ */
+import { TOKEN, allOfClass, parseDigits } from './chars.ts';
+import { excerpt, fail } from './errors.ts';
+import {
+  H_CALL_ID,
+  H_CONTENT_LENGTH,
+  H_CONTENT_TYPE,
+  H_COUNT,
+  H_CSEQ,
+  H_FROM,
+  H_MAX_FORWARDS,
+  H_TO,
+  H_VIA,
+  idOfName,
+} from './header-names.ts';
+import { parseCSeq, parseNameAddr, parseViaValue } from './headers.ts';
+import {
+  EMPTY_BODY,
+  FLAG_FOLDED,
+  FLAG_HIGH,
+  F_FLAGS,
+  F_ID,
+  F_LINE_END,
+  F_LINE_START,
+  F_NAME_END,
+  F_VALUE_END,
+  F_VALUE_START,
+  STRIDE,
+  SipMessageImpl,
+} from './message.ts';
+import { DEFAULT_SIP_LIMITS } from './types.ts';
+import type { ParseOptions, SipLimits, SipMessage, SipParseError, Via } from './types.ts';
+import { parseUri } from './uri.ts';
+import type { Result } from '../core/result.ts';
+
+/** Single-valued headers: a second occurrence is rejected (RFC 4475 §3.3.8, §3.3.9). */
+const SINGLE: readonly number[] = [H_FROM, H_TO, H_CALL_ID, H_CSEQ, H_MAX_FORWARDS, H_CONTENT_LENGTH, H_CONTENT_TYPE];
+const REQUIRED: readonly (readonly [number, string])[] = [
+  [H_TO, 'To'],
+  [H_FROM, 'From'],
+  [H_CSEQ, 'CSeq'],
+  [H_CALL_ID, 'Call-ID'],
+  [H_VIA, 'Via'],
+];
+
+let scratch = new Int32Array(DEFAULT_SIP_LIMITS.maxHeaders * STRIDE);
+const firstAt = new Int32Array(H_COUNT);
+const seen = new Int32Array(H_COUNT);
+
+export function parseMessage(bytes: Buffer, options?: ParseOptions): Result<SipMessage, SipParseError> {
+  try {
+    return parse(bytes, options?.limits ?? DEFAULT_SIP_LIMITS, options?.stream === true);
+  } catch {
+    // Defensive: the code paths above are written not to throw; an exception here is a codec bug, but the
+    // caller still gets a Result rather than a crash.
+    return fail('SIP_BAD_VALUE', 'internal parser error');
+  }
+}
+
+function parse(bytes: Buffer, limits: SipLimits, stream: boolean): Result<SipMessage, SipParseError> {
+  const total = bytes.length;
+  if (total > limits.maxMessageBytes) return fail('SIP_TOO_LARGE', `message larger than ${limits.maxMessageBytes} bytes`);
+  // RFC 3261 §7.5: CRLFs before the start line are ignored (keep-alives).
+  let start = 0;
+  while (start + 1 < total && bytes[start] === 0x0d && bytes[start + 1] === 0x0a) start += 2;
+  if (start >= total) return fail('SIP_EMPTY', 'empty message');
+  const blank = bytes.indexOf('\r\n\r\n', start, 'latin1');
+  if (blank < 0) {
+    return fail(bytes.indexOf('\r\n', start, 'latin1') < 0 ? 'SIP_BAD_START_LINE' : 'SIP_BAD_HEADER', 'no empty line after the headers');
+  }
+  const s = bytes.toString('latin1', start, blank + 2);
+  const len = s.length;
+
+  // ---- start line --------------------------------------------------------------------------------------
+  const sl = s.indexOf('\r\n');
+  let isRequest: boolean;
+  let method: string | undefined;
+  let requestUri: string | undefined;
+  let status: number | undefined;
+  let reason: string | undefined;
+  if (sl >= 4 && (s.charCodeAt(0) | 0x20) === 0x73 && (s.charCodeAt(1) | 0x20) === 0x69 && (s.charCodeAt(2) | 0x20) === 0x70 && s.charCodeAt(3) === 0x2f) {
+    // Status-Line = SIP-Version SP Status-Code SP Reason-Phrase CRLF
+    isRequest = false;
+    const sp1 = s.indexOf(' ');
+    if (sp1 < 0 || sp1 > sl) return fail('SIP_BAD_START_LINE', 'bad status line');
+    const v = checkVersion(s, 0, sp1);
+    if (v !== undefined) return fail(v, `bad version ${excerpt(s.slice(0, sp1))}`);
+    const d = sp1 + 1;
+    if (sl < d + 4 || s.charCodeAt(d + 3) !== 0x20) return fail('SIP_BAD_STATUS', 'status code is not three digits');
+    const code = parseDigits(s, d, d + 3, 999);
+    if (code < 100 || code > 699) return fail('SIP_BAD_STATUS', 'status code out of range');
+    status = code;
+    let high = false;
+    for (let i = d + 4; i < sl; i++) {
+      const c = s.charCodeAt(i);
+      if ((c < 0x20 && c !== 0x09) || c === 0x7f) return fail('SIP_BAD_START_LINE', 'control character in reason phrase');
+      if (c >= 0x80) high = true;
+    }
+    reason = s.slice(d + 4, sl);
+    if (high) reason = Buffer.from(reason, 'latin1').toString('utf8');
+  } else {
+    // Request-Line = Method SP Request-URI SP SIP-Version CRLF (exactly one SP between elements)
+    isRequest = true;
+    const sp1 = s.indexOf(' ');
+    if (sp1 < 0 || sp1 > sl) return fail('SIP_BAD_START_LINE', 'bad request line');
+    if (!allOfClass(s, 0, sp1, TOKEN)) return fail('SIP_BAD_METHOD', 'method is not a token');
+    method = s.slice(0, sp1);
+    const sp2 = s.indexOf(' ', sp1 + 1);
+    if (sp2 < 0 || sp2 > sl || sp2 === sp1 + 1) return fail('SIP_BAD_START_LINE', 'bad request line', method);
+    const v = checkVersion(s, sp2 + 1, sl);
+    if (v !== undefined) return fail(v, `bad version ${excerpt(s.slice(sp2 + 1, sl))}`, method);
+    requestUri = s.slice(sp1 + 1, sp2);
+  }
+
+  // ---- header fields -----------------------------------------------------------------------------------
+  const maxHeaders = limits.maxHeaders;
+  if (scratch.length < maxHeaders * STRIDE) scratch = new Int32Array(maxHeaders * STRIDE);
+  const ix = scratch;
+  firstAt.fill(-1);
+  seen.fill(0);
+  let n = 0;
+  let p = sl + 2;
+  const maxHeaderBytes = limits.maxHeaderBytes;
+  while (p < len) {
+    if (n >= maxHeaders) return fail('SIP_TOO_MANY_HEADERS', `more than ${maxHeaders} header fields`, method);
+    const ls = p;
+    let c = s.charCodeAt(p);
+    while (c < 256 && TOKEN[c] === 1) c = s.charCodeAt(++p);
+    const ne = p;
+    if (ne === ls) return fail('SIP_BAD_HEADER', 'header line without a field name', method);
+    while (c === 0x20 || c === 0x09) c = s.charCodeAt(++p);
+    if (c !== 0x3a) return fail('SIP_BAD_HEADER', `bad header line ${excerpt(s.slice(ls, ne))}`, method);
+    p++;
+    let vs = -1;
+    let ve = p;
+    let flags = 0;
+    let inQuote = false;
+    for (;;) {
+      c = s.charCodeAt(p);
+      if (c === 0x0d) {
+        if (s.charCodeAt(p + 1) !== 0x0a) return fail('SIP_BAD_HEADER', 'CR without LF', method);
+        const nx = s.charCodeAt(p + 2);
+        if (nx === 0x20 || nx === 0x09) {
+          flags |= FLAG_FOLDED;
+          p += 3;
+          continue;
+        }
+        break;
+      }
+      if (c < 0x20) {
+        if (c !== 0x09) return fail('SIP_BAD_HEADER', 'control character in header value', method);
+      } else if (c === 0x22) {
+        inQuote = !inQuote;
+      } else if (c === 0x5c && inQuote) {
+        // quoted-pair: "\" followed by any char but CR and LF (RFC 3261 §25.1)
+        const nc = s.charCodeAt(p + 1);
+        if (nc === 0x0d || nc === 0x0a || nc >= 0x80) return fail('SIP_BAD_HEADER', 'bad quoted-pair', method);
+        if (vs < 0) vs = p;
+        p += 2;
+        ve = p;
+        continue;
+      } else if (c >= 0x7f) {
+        if (c === 0x7f) return fail('SIP_BAD_HEADER', 'DEL in header value', method);
+        flags |= FLAG_HIGH;
+      }
+      if (c !== 0x20 && c !== 0x09) {
+        if (vs < 0) vs = p;
+        ve = p + 1;
+      }
+      p++;
+    }
+    if (vs < 0) vs = ve = p;
+    const le = p + 2;
+    if (le - ls > maxHeaderBytes) return fail('SIP_HEADER_TOO_LONG', `header field longer than ${maxHeaderBytes} bytes`, method);
+    const id = idOfName(s, ls, ne);
+    const b = n * STRIDE;
+    ix[b + F_LINE_START] = ls;
+    ix[b + F_NAME_END] = ne;
+    ix[b + F_VALUE_START] = vs;
+    ix[b + F_VALUE_END] = ve;
+    ix[b + F_LINE_END] = le;
+    ix[b + F_ID] = id;
+    ix[b + F_FLAGS] = flags;
+    if (id !== 0) {
+      if (firstAt[id] === -1) firstAt[id] = n;
+      seen[id] = (seen[id] as number) + 1;
+    }
+    n++;
+    p = le;
+  }
+
+  for (const id of SINGLE) {
+    if ((seen[id] as number) > 1) return fail('SIP_DUPLICATE_HEADER', 'single-valued header repeated', method);
+  }
+  for (const [id, label] of REQUIRED) {
+    if (firstAt[id] === -1) return fail('SIP_MISSING_HEADER', `missing ${label}`, method);
+  }
+
+  // ---- body (RFC 3261 §18.3) ---------------------------------------------------------------------------
+  const bodyStart = blank + 4;
+  let bodyLen: number;
+  const clAt = firstAt[H_CONTENT_LENGTH] as number;
+  if (clAt >= 0) {
+    const b = clAt * STRIDE;
+    const v0 = ix[b + F_VALUE_START] as number;
+    const v1 = ix[b + F_VALUE_END] as number;
+    if ((ix[b + F_FLAGS] as number) !== 0 || v1 === v0) return fail('SIP_BAD_CONTENT_LENGTH', 'Content-Length is not a number', method);
+    let cl = 0;
+    for (let i = v0; i < v1; i++) {
+      const c = s.charCodeAt(i);
+      if (c < 0x30 || c > 0x39) return fail('SIP_BAD_CONTENT_LENGTH', 'Content-Length is not a number', method);
+      if (cl < 1e9) cl = cl * 10 + (c - 0x30);
+    }
+    if (bodyStart + cl > total) return fail('SIP_BODY_TRUNCATED', 'body shorter than Content-Length', method);
+    bodyLen = cl; // bytes after the body on a datagram are discarded (§18.3)
+  } else {
+    if (stream) return fail('SIP_MISSING_HEADER', 'Content-Length is mandatory on stream transports', method);
+    bodyLen = total - bodyStart;
+  }
+  let body = EMPTY_BODY;
+  if (bodyLen > 0) {
+    body = Buffer.allocUnsafe(bodyLen);
+    bytes.copy(body, 0, bodyStart, bodyStart + bodyLen);
+  }
+
+  const msg = new SipMessageImpl({
+    src: s,
+    startLineEnd: sl,
+    ix: ix.slice(0, n * STRIDE),
+    count: n,
+    isRequest,
+    method,
+    requestUri,
+    status,
+    reason,
+    body,
+    limits,
+  });
+
+  // ---- eager validation of what every proxy reads --------------------------------------------------------
+  if (requestUri !== undefined) {
+    const u = parseUri(requestUri, limits.maxUriBytes);
+    if (!u.ok) return fail(u.error.code, u.error.reason, method);
+    // RFC 3261 §19.1.1: headers are not allowed in a Request-URI.
+    if ((u.value.scheme === 'sip' || u.value.scheme === 'sips') && u.value.headers.size > 0) {
+      return fail('SIP_BAD_URI', 'headers in Request-URI', method);
+    }
+    msg.seedUri(u);
+  }
+  const viaList: Via[] = [];
+  for (let i = firstAt[H_VIA] as number; i < n; i++) {
+    if (ix[i * STRIDE + F_ID] !== H_VIA) continue;
+    const r = parseViaValue(msg.fieldValue(i), viaList);
+    if (!r.ok) return fail(r.error.code, r.error.reason, method);
+  }
+  const maxUri = limits.maxUriBytes;
+  const from = parseNameAddr(msg.fieldValue(firstAt[H_FROM] as number), maxUri);
+  if (!from.ok) return fail(from.error.code, `From: ${from.error.reason}`, method);
+  const to = parseNameAddr(msg.fieldValue(firstAt[H_TO] as number), maxUri);
+  if (!to.ok) return fail(to.error.code, `To: ${to.error.reason}`, method);
+  const cseq = parseCSeq(msg.fieldValue(firstAt[H_CSEQ] as number));
+  if (!cseq.ok) return fail(cseq.error.code, cseq.error.reason, method);
+  // RFC 3261 §8.2 / RFC 4475 §3.1.2.17: the CSeq method must match the request method.
+  if (method !== undefined && cseq.value.method !== method) return fail('SIP_METHOD_MISMATCH', 'CSeq method differs from request method', method);
+  const callId = msg.fieldValue(firstAt[H_CALL_ID] as number);
+  if (callId.length === 0 || /[\s]/.test(callId)) return fail('SIP_BAD_VALUE', 'bad Call-ID', method);
+  const mfAt = firstAt[H_MAX_FORWARDS] as number;
+  if (mfAt >= 0) {
+    const mf = msg.fieldValue(mfAt);
+    if (parseDigits(mf, 0, mf.length, 255) < 0) return fail('SIP_BAD_MAX_FORWARDS', 'Max-Forwards is not 0..255', method);
+  }
+  msg.seed({ ok: true, value: viaList }, from, to, cseq);
+  return { ok: true, value: msg };
+}
+
+/** undefined when s[a,b) is "SIP/2.0" (case-insensitive name), else the error code. */
+function checkVersion(s: string, a: number, b: number): 'SIP_BAD_VERSION' | 'SIP_BAD_START_LINE' | undefined {
+  if (
+    b - a === 7 &&
+    (s.charCodeAt(a) | 0x20) === 0x73 &&
+    (s.charCodeAt(a + 1) | 0x20) === 0x69 &&
+    (s.charCodeAt(a + 2) | 0x20) === 0x70 &&
+    s.charCodeAt(a + 3) === 0x2f &&
+    s.charCodeAt(a + 4) === 0x32 &&
+    s.charCodeAt(a + 5) === 0x2e &&
+    s.charCodeAt(a + 6) === 0x30
+  ) {
+    return undefined;
+  }
+  return /^SIP\/\d+\.\d+$/i.test(s.slice(a, b)) ? 'SIP_BAD_VERSION' : 'SIP_BAD_START_LINE';
+}
