@@ -42,8 +42,8 @@ export interface LoadOptions {
 
 /** `FILE:LINE:COL path: message` (`FILE: message` when there is no position). */
 export function formatIssue(i: ConfigIssue): string {
-  if (i.line === 0) return `${i.file}: ${i.path === '' ? '' : `${i.path}: `}${i.message}`;
-  return `${i.file}:${i.line}:${i.column} ${i.path === '' ? '' : `${i.path}: `}${i.message}`.replace(/ $/, '');
+  const where = i.line === 0 ? `${i.file}:` : `${i.file}:${i.line}:${i.column}`;
+  return i.path === '' ? `${where} ${i.message}` : `${where} ${i.path}: ${i.message}`;
 }
 
 /** `['listeners', 1, 'tls', 'minVersion']` → `listeners[1].tls.minVersion`. */
@@ -95,7 +95,8 @@ export function loadPolicyText(text: string, fileName: string, opts: LoadOptions
     return err([issue('CONFIG_IO', 0, 0, '', `file is larger than ${MAX_POLICY_BYTES} bytes`)]);
 
   const lines = new LineCounter();
-  const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false, strict: true, uniqueKeys: true });
+  // `merge: true` lets operators share blocks with `<<: *anchor` (YAML 1.1 merge keys, common in ops tooling).
+  const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false, strict: true, uniqueKeys: true, merge: true });
   const loc = new SourceLocator(doc, lines);
 
   // YAML syntax. Warnings (unknown tags and the like) are errors too: a policy must mean exactly what it says.
@@ -121,7 +122,7 @@ export function loadPolicyText(text: string, fileName: string, opts: LoadOptions
     return err([issue('CONFIG_YAML', 1, 1, '', `too many alias expansions (more than ${MAX_ALIAS_COUNT})`)]);
   }
 
-  const parsed = policySchema.safeParse(data ?? {});
+  const parsed = policySchema.safeParse(withoutExtensions(data ?? {}));
   if (!parsed.success) {
     const out: ConfigIssue[] = [];
     for (const zi of parsed.error.issues) out.push(...fromZodIssue(zi, loc, issue));
@@ -140,6 +141,15 @@ export function loadPolicyText(text: string, fileName: string, opts: LoadOptions
   const policy = parsed.data;
   resolvePaths(policy, opts.baseDir ?? policyBaseDir(fileName));
   return ok(deepFreeze(policy));
+}
+
+/**
+ * Top-level keys starting with `x-` are ignored (the Docker Compose convention): a place to define anchors
+ * shared by several blocks. A typo cannot produce that prefix, so strictness loses nothing.
+ */
+function withoutExtensions(data: unknown): unknown {
+  if (data === null || typeof data !== 'object' || Array.isArray(data)) return data;
+  return Object.fromEntries(Object.entries(data).filter(([k]) => !k.startsWith('x-')));
 }
 
 type MakeIssue = (code: ConfigIssueCode, line: number, column: number, path: string, message: string) => ConfigIssue;

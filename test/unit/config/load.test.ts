@@ -277,11 +277,19 @@ describe('loadPolicyText: YAML rules', () => {
     assert.match(issues[0]?.message ?? '', /alias/);
   });
 
-  it('accepts anchors and aliases within bounds', () => {
-    const text = `tlsDefaults: &tls { minVersion: TLSv1.2 }\n${MINIMAL}`;
-    // The anchor host key is unknown, which proves aliases are parsed and the key is still checked.
+  it('accepts anchors, aliases and merge keys; top-level x- keys are ignored, others are not', () => {
+    const text = MINIMAL.replace(
+      '    port: 5060\n',
+      '    port: 5060\n  - { transport: tls, port: 5061, tls: *tls }\n  - { transport: wss, port: 8443, tls: { <<: *tls, minVersion: TLSv1.3 } }\n',
+    );
+    const r = loadPolicyText(`x-tls: &tls { minVersion: TLSv1.2, clientCert: none }\n${text}`, 'p.yaml');
+    assert.ok(r.ok, r.ok ? '' : r.error.map(formatIssue).join('\n'));
     assert.deepEqual(
-      issuesOf(text).map((i) => i.path),
+      r.value.listeners.map((l) => l.tls?.minVersion),
+      [undefined, 'TLSv1.2', 'TLSv1.3'],
+    );
+    assert.deepEqual(
+      issuesOf(`tlsDefaults: &tls { minVersion: TLSv1.2 }\n${text}`).map((i) => i.path),
       ['tlsDefaults'],
     );
   });
@@ -343,6 +351,7 @@ describe('formatIssue / formatPath', () => {
     assert.equal(formatIssue(i), 'conf/p.yaml:12:7 listeners[1].tls.minVersion: bad');
     assert.equal(formatIssue({ ...i, path: '' }), 'conf/p.yaml:12:7 bad');
     assert.equal(formatIssue({ ...i, code: 'CONFIG_IO', line: 0, column: 0, path: '' }), 'conf/p.yaml: bad');
+    assert.equal(formatIssue({ ...i, line: 0, column: 0 }), 'conf/p.yaml: listeners[1].tls.minVersion: bad');
   });
 
   it('formats paths', () => {
