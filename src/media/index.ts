@@ -1,0 +1,19 @@
+/** Media plane entry points. The proxy uses MediaControl only; the rest is exported for tests and benches. */
+export {
+  createMediaControl,
+  MEDIA_DROP_REASONS,
+  type MediaControl,
+  type MediaControlOptions,
+  type MediaDropReason,
+  type MediaEndpoint,
+  type MediaError,
+  type MediaErrorCode,
+  type MediaLegInfo,
+  type MediaSessionHandle,
+  type MediaSide,
+  type MediaStats,
+  type MediaTrafficStats,
+} from './control.ts';
+export { openPlainRelay, PlainRelay, type PlainRelayOptions, type RelayBindError } from './plain-relay.ts';
+export { DEFAULT_PORT_QUARANTINE_MS, type PortPair, PortPool, type PortPoolOptions, type PortPoolStats } from './port-pool.ts';
+export { classifyPacket, type MediaRelay, PACKET_MALFORMED, PACKET_RTCP, PACKET_RTP, RelayCounters } from './relay.ts';

@@ -1,0 +1,314 @@
+/**
+ * Plain RTP/RTCP relay for one media leg (one m= section).
+ *
+ *   public peer ──► [public RTP :p]  ──────────────► [pbx RTP :q]  ──► pbx peer
+ *               ◄──                  ◄──────────────               ◄──
+ *               ──► [public RTCP :p+1] ─► (pbx RTCP :q+1, or pbx RTP :q when the pbx side muxes)
+ *
+ * Each side has its own RTP socket and RTCP socket (port pair from the pool). A side's sockets both receive
+ * from that side and send to it (symmetric RTP, RFC 4961), so they are `connect()`ed to the endpoint the side
+ * signalled: the kernel then filters other sources, and `send(buf)` needs no address.
+ *
+ * Security: a packet is accepted on a side's socket only from that side's signalled address:port
+ * (else 'unexpected_source'; before anything is signalled, 'no_remote'); it must be RTP/RTCP version 2 with a
+ * whole header ('malformed'). With rtcp-mux on a side, its RTCP socket accepts nothing.
+ *
+ * Hot path (onPacket): no allocation of ours, no closures, no template strings, no logging; counters are
+ * plain numbers. Every socket has an 'error' listener: an ICMP unreachable on a connected socket surfaces as
+ * an 'error' event and would otherwise kill the process.
+ */
+import { createSocket, type RemoteInfo, type Socket } from 'node:dgram';
+import { isIP } from 'node:net';
+import { err, ok, type Result } from '../core/result.ts';
+import {
+  classifyPacket,
+  type MediaEndpoint,
+  type MediaRelay,
+  type MediaSide,
+  PACKET_MALFORMED,
+  PACKET_RTCP,
+  RelayCounters,
+} from './relay.ts';
+
+export interface PlainRelayOptions {
+  publicAddress: string;
+  /** RTP port on publicAddress; RTCP binds publicPort + 1. */
+  publicPort: number;
+  pbxAddress: string;
+  pbxPort: number;
+}
+
+export interface RelayBindError {
+  code: 'MEDIA_BIND';
+  side: MediaSide;
+  /** The RTP port of the pair that failed to bind (to be quarantined by the caller). */
+  port: number;
+  reason: string;
+}
+
+/** Normalizes an address to the form Node reports in rinfo.address (IPv6 lower-case, compressed). */
+export function normalizeAddress(address: string): string {
+  if (address.startsWith('::ffff:') && isIP(address.slice(7)) === 4) return address.slice(7);
+  if (isIP(address) !== 6) return address;
+  try {
+    return new URL(`http://[${address}]/`).hostname.slice(1, -1);
+  } catch {
+    return address.toLowerCase();
+  }
+}
+
+/**
+ * Keeps one socket connected to a wanted remote. Connect/disconnect are control-path work and may overlap
+ * with later updates, so the wanted target is recorded and `pump` converges toward it.
+ */
+class SocketTarget {
+  /** True while the socket is connected to the wanted remote: the hot path may send. */
+  ready = false;
+  closed = false;
+  private busy = false;
+  private connected = false;
+  private wantAddress = '';
+  private wantPort = 0;
+  private curAddress = '';
+  private curPort = 0;
+
+  constructor(readonly sock: Socket) {}
+
+  /** port 0 means "no remote". */
+  set(address: string, port: number): void {
+    this.wantAddress = address;
+    this.wantPort = port;
+    this.pump();
+  }
+
+  private pump(): void {
+    if (this.closed || this.busy) return;
+    if (this.connected && this.curAddress === this.wantAddress && this.curPort === this.wantPort) {
+      this.ready = true;
+      return;
+    }
+    this.ready = false;
+    if (this.connected) {
+      this.connected = false;
+      try {
+        this.sock.disconnect();
+      } catch {
+        // already disconnected (socket closing); nothing to undo
+      }
+    }
+    if (this.wantPort === 0) return;
+    const address = this.wantAddress;
+    const port = this.wantPort;
+    this.busy = true;
+    try {
+      this.sock.connect(port, address, (e?: Error) => {
+        this.busy = false;
+        if (!e) {
+          this.connected = true;
+          this.curAddress = address;
+          this.curPort = port;
+        }
+        this.pump();
+      });
+    } catch {
+      this.busy = false;
+    }
+  }
+}
+
+class RelaySideState {
+  readonly counters = new RelayCounters();
+  hasRemote = false;
+  remoteAddress = '';
+  remoteRtpPort = 0;
+  remoteRtcpPort = 0;
+  mux = false;
+  readonly rtp: SocketTarget;
+  readonly rtcp: SocketTarget;
+
+  constructor(rtp: Socket, rtcp: Socket) {
+    this.rtp = new SocketTarget(rtp);
+    this.rtcp = new SocketTarget(rtcp);
+  }
+}
+
+export class PlainRelay implements MediaRelay {
+  readonly publicPort: number;
+  readonly pbxPort: number;
+  private readonly pub: RelaySideState;
+  private readonly pbx: RelaySideState;
+  private closing: Promise<void> | undefined;
+
+  // Bound once per relay; the hot path itself creates nothing.
+  private readonly onPublicRtp = (msg: Buffer, rinfo: RemoteInfo): void => {
+    this.onPacket(this.pub, this.pbx, false, msg, rinfo);
+  };
+  private readonly onPublicRtcp = (msg: Buffer, rinfo: RemoteInfo): void => {
+    this.onPacket(this.pub, this.pbx, true, msg, rinfo);
+  };
+  private readonly onPbxRtp = (msg: Buffer, rinfo: RemoteInfo): void => {
+    this.onPacket(this.pbx, this.pub, false, msg, rinfo);
+  };
+  private readonly onPbxRtcp = (msg: Buffer, rinfo: RemoteInfo): void => {
+    this.onPacket(this.pbx, this.pub, true, msg, rinfo);
+  };
+
+  /** Use openPlainRelay(). */
+  constructor(publicPort: number, pbxPort: number, sockets: [Socket, Socket, Socket, Socket]) {
+    this.publicPort = publicPort;
+    this.pbxPort = pbxPort;
+    const [pubRtp, pubRtcp, pbxRtp, pbxRtcp] = sockets;
+    this.pub = new RelaySideState(pubRtp, pubRtcp);
+    this.pbx = new RelaySideState(pbxRtp, pbxRtcp);
+    pubRtp.on('message', this.onPublicRtp);
+    pubRtcp.on('message', this.onPublicRtcp);
+    pbxRtp.on('message', this.onPbxRtp);
+    pbxRtcp.on('message', this.onPbxRtcp);
+    this.pub.rtp.sock.on('error', () => this.pub.counters.socketErrors++);
+    this.pub.rtcp.sock.on('error', () => this.pub.counters.socketErrors++);
+    this.pbx.rtp.sock.on('error', () => this.pbx.counters.socketErrors++);
+    this.pbx.rtcp.sock.on('error', () => this.pbx.counters.socketErrors++);
+  }
+
+  counters(side: MediaSide): RelayCounters {
+    return side === 'public' ? this.pub.counters : this.pbx.counters;
+  }
+
+  setRemote(side: MediaSide, remote: MediaEndpoint | null): void {
+    const s = side === 'public' ? this.pub : this.pbx;
+    if (this.closing) return;
+    if (!remote || remote.port === 0) {
+      s.hasRemote = false;
+      s.remoteAddress = '';
+      s.remoteRtpPort = 0;
+      s.remoteRtcpPort = 0;
+      s.mux = false;
+      s.rtp.set('', 0);
+      s.rtcp.set('', 0);
+      return;
+    }
+    const address = normalizeAddress(remote.address);
+    const mux = remote.rtcpMux === true;
+    const rtcpPort = mux ? remote.port : (remote.rtcpPort ?? remote.port + 1);
+    // Order matters for the hot path: mark unknown while the fields change.
+    s.hasRemote = false;
+    s.remoteAddress = address;
+    s.remoteRtpPort = remote.port;
+    s.remoteRtcpPort = rtcpPort;
+    s.mux = mux;
+    s.hasRemote = true;
+    s.rtp.set(address, remote.port);
+    s.rtcp.set(mux ? '' : address, mux ? 0 : rtcpPort);
+  }
+
+  /** The hot path. `from` is the side the packet came from, `to` the side it goes to. */
+  private onPacket(from: RelaySideState, to: RelaySideState, onRtcpSocket: boolean, msg: Buffer, rinfo: RemoteInfo): void {
+    const c = from.counters;
+    c.packetsIn++;
+    c.bytesIn += msg.length;
+    if (!from.hasRemote) {
+      c.dropNoRemote++;
+      return;
+    }
+    if (onRtcpSocket) {
+      if (from.mux || rinfo.port !== from.remoteRtcpPort || rinfo.address !== from.remoteAddress) {
+        c.dropUnexpectedSource++;
+        return;
+      }
+    } else if (rinfo.port !== from.remoteRtpPort || rinfo.address !== from.remoteAddress) {
+      c.dropUnexpectedSource++;
+      return;
+    }
+    const kind = classifyPacket(msg);
+    if (kind === PACKET_MALFORMED || (onRtcpSocket && kind !== PACKET_RTCP)) {
+      c.dropMalformed++;
+      return;
+    }
+    // RTCP goes to the other side's RTCP destination: its RTP port when it muxes (RFC 5761), else its RTCP port.
+    const target = kind === PACKET_RTCP && !to.mux ? to.rtcp : to.rtp;
+    if (!target.ready) {
+      c.dropNoRemote++;
+      return;
+    }
+    try {
+      target.sock.send(msg);
+      c.packetsOut++;
+      c.bytesOut += msg.length;
+    } catch {
+      c.dropSendError++;
+    }
+  }
+
+  close(): Promise<void> {
+    if (this.closing) return this.closing;
+    const targets = [this.pub.rtp, this.pub.rtcp, this.pbx.rtp, this.pbx.rtcp];
+    this.pub.hasRemote = false;
+    this.pbx.hasRemote = false;
+    this.closing = Promise.all(targets.map((t) => closeTarget(t))).then(() => undefined);
+    return this.closing;
+  }
+}
+
+function closeTarget(t: SocketTarget): Promise<void> {
+  t.closed = true;
+  t.ready = false;
+  return closeSocket(t.sock);
+}
+
+function closeSocket(sock: Socket): Promise<void> {
+  return new Promise<void>((resolve) => {
+    sock.removeAllListeners('message');
+    try {
+      sock.close(() => resolve());
+    } catch {
+      resolve(); // not running (never bound, or already closed)
+    }
+  });
+}
+
+function bindSocket(family: 'udp4' | 'udp6', address: string, port: number): Promise<Result<Socket, string>> {
+  return new Promise((resolve) => {
+    const sock = createSocket({ type: family, reuseAddr: false });
+    const onError = (e: Error): void => {
+      sock.removeListener('error', onError);
+      sock.on('error', () => {});
+      closeSocket(sock).then(() => resolve(err((e as NodeJS.ErrnoException).code ?? 'bind failed')));
+    };
+    sock.on('error', onError);
+    sock.bind({ port, address, exclusive: true }, () => {
+      sock.removeListener('error', onError);
+      resolve(ok(sock));
+    });
+  });
+}
+
+function familyOf(address: string): 'udp4' | 'udp6' | undefined {
+  const v = isIP(address);
+  return v === 4 ? 'udp4' : v === 6 ? 'udp6' : undefined;
+}
+
+/**
+ * Binds the four sockets of one leg. On failure every socket bound so far is closed, and the error names the
+ * side and port pair that failed so the caller can set it aside and try another.
+ */
+export async function openPlainRelay(opts: PlainRelayOptions): Promise<Result<PlainRelay, RelayBindError>> {
+  const plan: [MediaSide, string, number][] = [
+    ['public', opts.publicAddress, opts.publicPort],
+    ['public', opts.publicAddress, opts.publicPort + 1],
+    ['pbx', opts.pbxAddress, opts.pbxPort],
+    ['pbx', opts.pbxAddress, opts.pbxPort + 1],
+  ];
+  const bound: Socket[] = [];
+  for (const [side, address, port] of plan) {
+    const family = familyOf(address);
+    const r = family
+      ? await bindSocket(family, address, port)
+      : err('local address is not an IP address');
+    if (!r.ok) {
+      await Promise.all(bound.map((s) => closeSocket(s)));
+      return err({ code: 'MEDIA_BIND', side, port: port % 2 === 0 ? port : port - 1, reason: r.error });
+    }
+    bound.push(r.value);
+  }
+  return ok(new PlainRelay(opts.publicPort, opts.pbxPort, bound as [Socket, Socket, Socket, Socket]));
+}
