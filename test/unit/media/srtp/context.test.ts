@@ -34,9 +34,10 @@ for (const profile of PROFILES) {
   describe(profile, () => {
     test('round trip with CSRCs and a header extension; header in clear, payload encrypted', () => {
       const { tx, rx } = pair();
+      let seq = 10;
       for (const o of [{}, { csrcs: 2 }, { extWords: 3 }, { csrcs: 1, extWords: 1, payloadLength: 1 }, { payloadLength: 0 }]) {
-        for (let seq = 10; seq < 14; seq++) {
-          const rtp = makeRtp(seq + 100 * Object.keys(o).length, o);
+        for (let i = 0; i < 4; i++) {
+          const rtp = makeRtp(seq++, o);
           const srtp = protect(tx, rtp);
           assert.equal(srtp.length, rtp.length + info.srtpTagLength);
           const hdr = rtp.length - (o.payloadLength ?? 160);
