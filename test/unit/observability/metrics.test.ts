@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { request } from 'node:http';
 import { describe, it } from 'node:test';
-import { createMetrics, isMetricName, methodLabel, startMetricsServer } from '../../../src/observability/metrics.ts';
+import { createMetrics, isMetricName, methodLabel, SIP_METHOD_LABELS, startMetricsServer } from '../../../src/observability/metrics.ts';
 
 function httpGet(port: number, path: string, method = 'GET'): Promise<{ status: number; type: string; body: string }> {
   return new Promise((resolve, reject) => {
@@ -70,6 +70,27 @@ describe('metrics registry', () => {
       2,
     );
     assert.ok(![...s.keys()].some((k) => k.includes('FOO') || k.includes('BAR')));
+  });
+
+  it('keeps every label combination apart (flat counter table round-trips its labels)', async () => {
+    const m = createMetrics();
+    const methods = [...SIP_METHOD_LABELS.filter((x) => x !== 'other'), 'FOO'];
+    let expected = 0;
+    for (const method of methods)
+      for (const direction of ['in', 'out'] as const)
+        for (const transport of ['udp', 'tcp', 'tls', 'ws', 'wss'] as const)
+          for (const side of ['public', 'pbx'] as const)
+            for (const kind of ['request', 'response'] as const) {
+              m.countSipMessage({ method, direction, transport, side, kind });
+              expected++;
+            }
+    m.countSipMessage({ method: 'BYE', direction: 'out', transport: 'ws', side: 'pbx', kind: 'response' });
+    const s = [...series(await m.scrape())].filter(([k]) => k.startsWith('palisade_sip_messages_total{'));
+    assert.equal(s.length, expected);
+    for (const [k, v] of s) {
+      const want = k === 'palisade_sip_messages_total{method="BYE",direction="out",transport="ws",side="pbx",kind="response"}' ? 2 : 1;
+      assert.equal(v, want, k);
+    }
   });
 
   it('counts the typed helpers with their labels and zero-initialises closed sets', async () => {
