@@ -183,7 +183,14 @@ export async function startAdminServer(opts: AdminServerOptions): Promise<AdminS
   await prepareSocketPath(socketPath);
 
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
-    const url = new URL(req.url ?? '/', 'http://admin.invalid');
+    let url: URL;
+    try {
+      url = new URL(req.url ?? '/', 'http://admin.invalid');
+    } catch {
+      req.resume();
+      sendError(res, 400, 'ADMIN_BAD_REQUEST', 'malformed request target');
+      return;
+    }
     const method = req.method ?? '';
     const match = matchRoute(routes, method, url.pathname);
     if (match.kind === 'not-found') {
@@ -239,11 +246,18 @@ export async function startAdminServer(opts: AdminServerOptions): Promise<AdminS
     }
   };
 
-  const server = createServer((req, res) => {
-    handle(req, res).catch(() => sendError(res, 500, 'INTERNAL', 'internal error'));
-  });
-  server.requestTimeout = opts.requestTimeoutMs ?? ADMIN_REQUEST_TIMEOUT_MS;
-  server.headersTimeout = Math.min(ADMIN_HEADERS_TIMEOUT_MS, server.requestTimeout);
+  const requestTimeout = opts.requestTimeoutMs ?? ADMIN_REQUEST_TIMEOUT_MS;
+  const server = createServer(
+    {
+      requestTimeout,
+      headersTimeout: Math.min(ADMIN_HEADERS_TIMEOUT_MS, requestTimeout),
+      // Node checks these timeouts on this interval (default 30 s): keep it well under the timeout itself.
+      connectionsCheckingInterval: Math.max(50, Math.min(1000, Math.floor(requestTimeout / 2))),
+    },
+    (req, res) => {
+      handle(req, res).catch(() => sendError(res, 500, 'INTERNAL', 'internal error'));
+    },
+  );
   server.keepAliveTimeout = ADMIN_KEEP_ALIVE_TIMEOUT_MS;
   server.maxConnections = ADMIN_MAX_CONNECTIONS;
 

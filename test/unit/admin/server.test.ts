@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { existsSync, lstatSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
-import { createServer, type Socket } from 'node:net';
+import { connect, createServer, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -228,6 +228,32 @@ describe('admin server socket lifecycle', () => {
       (e) => e instanceof AdminServerError && e.code === 'ADMIN_SOCKET_PATH',
     );
     assert.equal(readFileSync(path, 'utf8'), 'keep me');
+  });
+
+  it('closes a connection that never finishes its request (request timeout)', async () => {
+    const path = sockPath();
+    const srv = await startAdminServer({ socketPath: path, handlers, requestTimeoutMs: 300 });
+    try {
+      const t0 = Date.now();
+      const got = await new Promise<string>((resolve, reject) => {
+        const s = connect(path, () => s.write('GET /v1/status HTTP/1.1\r\nHost: x\r\n'));
+        let data = '';
+        s.setEncoding('utf8');
+        s.on('data', (c: string) => {
+          data += c;
+        });
+        s.on('close', () => resolve(data));
+        s.on('error', reject);
+        setTimeout(() => {
+          s.destroy();
+          reject(new Error('server kept the slow connection open'));
+        }, 5000).unref();
+      });
+      assert.match(got, /^HTTP\/1\.1 408/);
+      assert.ok(Date.now() - t0 < 3000);
+    } finally {
+      await srv.close();
+    }
   });
 
   it('creates a missing parent directory', async () => {
