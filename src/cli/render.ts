@@ -27,8 +27,12 @@ function walk(value: unknown, indent: string, depth: number, out: string[]): voi
       if (s !== undefined) out.push(`${indent}- ${s}`);
       else if (depth >= MAX_DEPTH) out.push(`${indent}- …`);
       else {
-        out.push(`${indent}-`);
+        // YAML-like: the item's first line shares the dash (`- id: udp-0`), the rest align under it.
+        const start = out.length;
         walk(item, `${indent}  `, depth + 1, out);
+        const first = out[start];
+        if (first === undefined) out.push(`${indent}- {}`);
+        else out[start] = `${indent}- ${first.slice(indent.length + 2)}`;
       }
       if (out.length >= MAX_LINES) return;
     }

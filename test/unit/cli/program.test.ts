@@ -75,12 +75,12 @@ describe('admin socket path', () => {
 
 describe('renderHuman', () => {
   it('renders nested objects and arrays as indented lines', () => {
-    assert.deepEqual(renderHuman({ state: 'running', pbx: [{ name: 'a', up: true }], ports: [5060, 5061], bans: [], x: null }), [
+    assert.deepEqual(renderHuman({ state: 'running', pbx: [{ name: 'a', up: true }, {}], ports: [5060, 5061], bans: [], x: null }), [
       'state: running',
       'pbx:',
-      '  -',
-      '    name: a',
+      '  - name: a',
       '    up: true',
+      '  - {}',
       'ports: 5060, 5061',
       'bans: (none)',
       'x: -',
