@@ -5,6 +5,8 @@
  * holding: the message log (-trace_msg: every message sent and received), the statistics CSV (-trace_stat, written
  * every second and at exit), the final screens (-trace_screen) and the unexpected-message log (-trace_err).
  * Counters come from the CSV's cumulative columns; the screen file is the fallback.
+ * Quirk: with -t tn, a message written while its connection is still being set up is queued and flushed later
+ * WITHOUT a message-log entry (typically each call's INVITE). Count what the peer received instead.
  *
  * SIPp exit codes: 0 all calls succeeded, 1 at least one failed, 97 exit on internal command, 99 normal exit
  * without calls processed, 255 fatal error (bad arguments, bind failure...).
