@@ -19,6 +19,13 @@ function reportsFailure(body: unknown): boolean {
   return typeof body === 'object' && body !== null && 'ok' in body && (body as { ok: unknown }).ok === false;
 }
 
+function issueLines(body: unknown): string[] | undefined {
+  if (typeof body !== 'object' || body === null) return undefined;
+  const { issues, lines } = body as { issues?: unknown; lines?: unknown };
+  const list = Array.isArray(issues) ? issues : Array.isArray(lines) ? lines : undefined;
+  return list?.every((l) => typeof l === 'string') ? list.slice(0, 100) : undefined;
+}
+
 export async function runReload(ctx: CliContext, opts: AdminTargetOptions): Promise<number> {
   const socket = resolveSocket(ctx, opts);
   if (!socket.ok) return socket.exitCode;
@@ -35,9 +42,14 @@ export async function runReload(ctx: CliContext, opts: AdminTargetOptions): Prom
   }
   const failed = reportsFailure(body);
   if (opts.json) println(ctx.io.out, JSON.stringify(body, null, 2));
-  else {
-    println(failed ? ctx.io.err : ctx.io.out, failed ? 'reload: policy invalid, running policy kept' : 'reload: ok');
-    for (const line of renderHuman(body)) println(failed ? ctx.io.err : ctx.io.out, line);
+  else if (failed) {
+    println(ctx.io.err, 'reload: policy invalid, running policy kept');
+    // The daemon's issues are FILE:LINE:COL lines, printed as `policy check` prints them.
+    const issues = issueLines(body);
+    for (const line of issues ?? renderHuman(body)) println(ctx.io.err, line);
+  } else {
+    println(ctx.io.out, 'reload: ok');
+    for (const line of renderHuman(body)) println(ctx.io.out, line);
   }
   return failed ? EXIT_USAGE : EXIT_OK;
 }
