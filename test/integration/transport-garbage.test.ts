@@ -41,7 +41,7 @@ function tlsConnect(port: number): Promise<tls.TLSSocket> {
 
 function wsConnect(url: string): Promise<WebSocket> {
   return new Promise((resolve, reject) => {
-    const ws = new WebSocket(url, ['sip'], { ca: serverCert.certPem, servername: 'localhost' });
+    const ws = new WebSocket(url, ['sip'], { ca: serverCert.certPem });
     ws.on('error', () => {});
     ws.once('open', () => resolve(ws));
     ws.once('close', () => reject(new Error('closed before open')));

@@ -13,7 +13,7 @@ interface WsResult {
 /** Opens a client; resolves on open or on refusal (HTTP status of the refused upgrade). */
 function openWs(url: string, protocols: string[], opts: WebSocket.ClientOptions = {}): Promise<WsResult> {
   return new Promise((resolve) => {
-    const ws = new WebSocket(url, protocols, { ca: serverCert.certPem, servername: 'localhost', ...opts });
+    const ws = new WebSocket(url, protocols, { ca: serverCert.certPem, ...opts });
     let done = false;
     const finish = (r: WsResult): void => {
       if (done) return;
