@@ -4,7 +4,7 @@
  * Every message it receives also lands in `peer.inbox`.
  */
 import { type UdpPeer, udpPeer } from './peers.ts';
-import { branch, header, headers, request, responseTo, sdp, uriOf } from './sip-text.ts';
+import { branch, header, headers, message, request, responseTo, sdp, uriOf } from './sip-text.ts';
 
 export interface ScriptedPbx {
   readonly peer: UdpPeer;
@@ -117,4 +117,19 @@ export function pbxInDialog(pbx: ScriptedPbx, call: PbxCall, ok: string, method:
   });
   const { host, port } = hostPort(target);
   pbx.peer.send(text, port, host);
+}
+
+/** §17.1.1.3 ACK for a non-2xx final response to the PBX's INVITE: same Via branch and Request-URI. */
+export function pbxAckNon2xx(pbx: ScriptedPbx, call: PbxCall, resp: string): void {
+  const uri = call.invite.slice('INVITE '.length, call.invite.indexOf(' SIP/2.0'));
+  const ack = message(`ACK ${uri} SIP/2.0`, [
+    `Via: ${header(call.invite, 'Via') ?? ''}`,
+    'Max-Forwards: 70',
+    `From: ${header(call.invite, 'From') ?? ''}`,
+    `To: ${header(resp, 'To') ?? ''}`,
+    `Call-ID: ${call.callId}`,
+    'CSeq: 1 ACK',
+  ]);
+  const { host, port } = hostPort(uri);
+  pbx.peer.send(ack, port, host);
 }
