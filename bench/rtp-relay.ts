@@ -145,7 +145,7 @@ function relayMain(): void {
       const s = control.stats();
       const cpu = process.cpuUsage();
       const d = (t: typeof s.fromPublic): number =>
-        t.dropped.malformed + t.dropped.no_remote + t.dropped.send_error + t.dropped.unexpected_source;
+        t.dropped.malformed + t.dropped.payload_type + t.dropped.no_remote + t.dropped.send_error + t.dropped.unexpected_source;
       return {
         cpuUs: cpu.user + cpu.system,
         relayed: s.fromPublic.packetsOut + s.fromPbx.packetsOut,

@@ -254,6 +254,12 @@ class DefaultMediaControl implements MediaControl {
     const ep: MediaEndpoint = { address, port: remote.port };
     if (remote.rtcpPort !== undefined) ep.rtcpPort = remote.rtcpPort;
     if (remote.rtcpMux === true) ep.rtcpMux = true;
+    if (remote.payloadTypes !== undefined) {
+      if (remote.payloadTypes.length > 128 || !remote.payloadTypes.every((pt) => Number.isInteger(pt) && pt >= 0 && pt <= 127)) {
+        return invalid('MEDIA_BAD_REMOTE', 'payload types must be 0..127');
+      }
+      ep.payloadTypes = [...remote.payloadTypes];
+    }
     if (!ep.rtcpMux && ep.rtcpPort === undefined && remote.port === 65535) {
       return invalid('MEDIA_BAD_REMOTE', 'no RTCP port after 65535');
     }
@@ -317,6 +323,7 @@ function addTraffic(into: MediaTrafficStats, from: MediaTrafficStats): void {
   into.dropped.unexpected_source += from.dropped.unexpected_source;
   into.dropped.no_remote += from.dropped.no_remote;
   into.dropped.malformed += from.dropped.malformed;
+  into.dropped.payload_type += from.dropped.payload_type;
   into.dropped.send_error += from.dropped.send_error;
   into.socketErrors += from.socketErrors;
 }

@@ -11,7 +11,8 @@
  *
  * Security: a packet is accepted on a side's socket only from that side's signalled address:port
  * (else 'unexpected_source'; before anything is signalled, 'no_remote'); it must be RTP/RTCP version 2 with a
- * whole header ('malformed'). With rtcp-mux on a side, its RTCP socket accepts nothing.
+ * whole header ('malformed'); RTP must carry a negotiated payload type when the side's were given
+ * ('payload_type'). With rtcp-mux on a side, its RTCP socket accepts nothing.
  *
  * Hot path (onPacket): no allocation of ours, no closures, no template strings, no logging; counters are
  * plain numbers. Every socket has an 'error' listener: an ICMP unreachable on a connected socket surfaces as
@@ -123,6 +124,8 @@ class RelaySideState {
   remoteRtpPort = 0;
   remoteRtcpPort = 0;
   mux = false;
+  /** 1 = payload type accepted from this side. Indexed by the 7-bit PT. */
+  readonly payloadTypeAllowed = new Uint8Array(128).fill(1);
   readonly rtp: SocketTarget;
   readonly rtcp: SocketTarget;
 
@@ -183,12 +186,16 @@ export class PlainRelay implements MediaRelay {
       s.remoteRtpPort = 0;
       s.remoteRtcpPort = 0;
       s.mux = false;
+      s.payloadTypeAllowed.fill(1);
       s.rtp.set('', 0);
       s.rtcp.set('', 0);
       return;
     }
     const address = normalizeAddress(remote.address);
     const mux = remote.rtcpMux === true;
+    const pts = remote.payloadTypes;
+    s.payloadTypeAllowed.fill(pts === undefined ? 1 : 0);
+    if (pts !== undefined) for (const pt of pts) if (pt >= 0 && pt <= 127) s.payloadTypeAllowed[pt] = 1;
     const rtcpPort = mux ? remote.port : (remote.rtcpPort ?? remote.port + 1);
     // Order matters for the hot path: mark unknown while the fields change.
     s.hasRemote = false;
@@ -222,6 +229,10 @@ export class PlainRelay implements MediaRelay {
     const kind = classifyPacket(msg);
     if (kind === PACKET_MALFORMED || (onRtcpSocket && kind !== PACKET_RTCP)) {
       c.dropMalformed++;
+      return;
+    }
+    if (kind !== PACKET_RTCP && from.payloadTypeAllowed[(msg[1] as number) & 0x7f] === 0) {
+      c.dropPayloadType++;
       return;
     }
     // RTCP goes to the other side's RTCP destination: its RTP port when it muxes (RFC 5761), else its RTCP port.

@@ -15,9 +15,14 @@ export interface MediaEndpoint {
   rtcpPort?: number;
   /** a=rtcp-mux (RFC 5761): RTCP shares the RTP port. */
   rtcpMux?: boolean;
+  /**
+   * RTP payload types this side may send (the m= formats negotiated); others are dropped as 'payload_type'
+   * (DESIGN: "RTP with a payload type not negotiated is dropped"). Undefined: any payload type.
+   */
+  payloadTypes?: readonly number[];
 }
 
-export const MEDIA_DROP_REASONS = ['unexpected_source', 'no_remote', 'malformed', 'send_error'] as const;
+export const MEDIA_DROP_REASONS = ['unexpected_source', 'no_remote', 'malformed', 'payload_type', 'send_error'] as const;
 export type MediaDropReason = (typeof MEDIA_DROP_REASONS)[number];
 
 /**
@@ -33,6 +38,7 @@ export class RelayCounters {
   dropUnexpectedSource = 0;
   dropNoRemote = 0;
   dropMalformed = 0;
+  dropPayloadType = 0;
   dropSendError = 0;
   /** Asynchronous socket errors (ICMP unreachable on a connected socket, ...). */
   socketErrors = 0;
@@ -45,6 +51,7 @@ export class RelayCounters {
     t.dropped.unexpected_source += this.dropUnexpectedSource;
     t.dropped.no_remote += this.dropNoRemote;
     t.dropped.malformed += this.dropMalformed;
+    t.dropped.payload_type += this.dropPayloadType;
     t.dropped.send_error += this.dropSendError;
     t.socketErrors += this.socketErrors;
   }
@@ -65,7 +72,7 @@ export function emptyTrafficStats(): MediaTrafficStats {
     bytesIn: 0,
     packetsOut: 0,
     bytesOut: 0,
-    dropped: { unexpected_source: 0, no_remote: 0, malformed: 0, send_error: 0 },
+    dropped: { unexpected_source: 0, no_remote: 0, malformed: 0, payload_type: 0, send_error: 0 },
     socketErrors: 0,
   };
 }

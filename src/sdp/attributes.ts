@@ -361,6 +361,8 @@ export interface SdpMediaEndpoint {
   port: number;
   rtcpPort?: number;
   rtcpMux?: boolean;
+  /** RTP profiles: the m= formats as numbers (the payload types this side may use). */
+  payloadTypes?: number[];
 }
 
 /**
@@ -380,5 +382,6 @@ export function mediaEndpointOf(sdp: Sdp, index: number): SdpMediaEndpoint | nul
   if (hasRtcpMux(media)) ep.rtcpMux = true;
   const rtcp = rtcpOf(media);
   if (rtcp && !ep.rtcpMux) ep.rtcpPort = rtcp.port;
+  if (media.proto.split('/').includes('RTP')) ep.payloadTypes = media.formats.map(Number);
   return ep;
 }

@@ -215,6 +215,59 @@ describe('plain relay over loopback', () => {
     }
   });
 
+  it('drops RTP with a payload type the side did not negotiate', async () => {
+    reset();
+    const h = await allocated(control);
+    const l = leg(h);
+    control.update(h, 'public', 0, { address: '127.0.0.1', port: phone.port, rtcpMux: true, payloadTypes: [0, 101] });
+    control.update(h, 'pbx', 0, { address: '127.0.0.1', port: pbx.port, rtcpMux: true });
+    await sleep(20);
+    await phone.send(rtpPacket(1, 160, 8), l.public.localPort); // PCMA: not negotiated
+    await phone.send(rtpPacket(2, 160, 96), l.public.localPort);
+    await phone.send(rtcpPacket(), l.public.localPort); // RTCP is not subject to the RTP payload type check
+    await phone.send(rtpPacket(3, 4, 101), l.public.localPort);
+    await phone.send(rtpPacket(4, 160, 0), l.public.localPort);
+    await until(() => pbx.received.length === 3, 2000, 'allowed packets');
+    await sleep(20);
+    assert.deepEqual(
+      pbx.received.map((r) => r.data[1]),
+      [201, 101, 0],
+    );
+    assert.equal(control.stats(h).fromPublic.dropped.payload_type, 2);
+    assert.equal(control.update(h, 'public', 0, { address: '127.0.0.1', port: phone.port, payloadTypes: [128] }).ok, false);
+    control.release(h);
+  });
+
+  it('survives ICMP port unreachable from a vanished peer', async () => {
+    reset();
+    const h = await allocated(control);
+    const l = leg(h);
+    const gone = await bindPeer();
+    const gonePort = gone.port;
+    await gone.close();
+    control.update(h, 'public', 0, { address: '127.0.0.1', port: phone.port, rtcpMux: true });
+    control.update(h, 'pbx', 0, { address: '127.0.0.1', port: gonePort, rtcpMux: true });
+    await sleep(20);
+    for (let i = 0; i < 5; i++) {
+      await phone.send(rtpPacket(i), l.public.localPort);
+      await sleep(5);
+    }
+    await until(() => control.stats(h).fromPublic.packetsIn === 5, 2000, 'packets in');
+    await sleep(20);
+    const s = control.stats(h);
+    // The connected socket reports the ICMP errors as 'error' events (counted) or failed sends; never a crash.
+    assert.ok(s.fromPbx.socketErrors + s.fromPublic.dropped.send_error >= 1, JSON.stringify(s));
+    // The call goes on once the PBX is back on that port.
+    const back = await bindPeer('127.0.0.1', gonePort);
+    try {
+      await phone.send(rtpPacket(99), l.public.localPort);
+      await until(() => back.received.length === 1, 2000, 'delivery after recovery');
+    } finally {
+      await back.close();
+      control.release(h);
+    }
+  });
+
   it('release closes the sockets and forgets the session', async () => {
     const h = await allocated(control, 2);
     const ports = h.legs.flatMap((l) => [l.public.localPort, l.public.localRtcpPort, l.pbx.localPort, l.pbx.localRtcpPort]);

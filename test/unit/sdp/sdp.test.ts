@@ -73,7 +73,7 @@ describe('parseSdp / serializeSdp', () => {
     assert.equal(fmtps(m).get(101), '0-16');
     assert.equal(fmtps(m).get(18), 'annexb=no');
     assert.equal(mediaDirection(sdp, m), 'sendrecv');
-    assert.deepEqual(mediaEndpointOf(sdp, 0), { address: '192.0.2.10', port: 12000 });
+    assert.deepEqual(mediaEndpointOf(sdp, 0), { address: '192.0.2.10', port: 12000, payloadTypes: [0, 8, 9, 18, 101] });
   });
 
   it('parses a WebRTC offer: ICE, DTLS, rtcp-mux, candidates', () => {
@@ -112,7 +112,12 @@ describe('parseSdp / serializeSdp', () => {
       ],
     );
     // rtcp-mux: the endpoint carries no separate RTCP port.
-    assert.deepEqual(mediaEndpointOf(sdp, 0), { address: '203.0.113.7', port: 54400, rtcpMux: true });
+    assert.deepEqual(mediaEndpointOf(sdp, 0), {
+      address: '203.0.113.7',
+      port: 54400,
+      rtcpMux: true,
+      payloadTypes: [111, 63, 9, 0, 8, 13, 110, 126],
+    });
   });
 
   it('parses SDES crypto lines (RFC 4568)', () => {
@@ -144,8 +149,8 @@ describe('parseSdp / serializeSdp', () => {
     assert.deepEqual(sdp.bandwidths, [{ type: 'AS', value: 512 }]);
     assert.equal(sessionDirection(sdp), 'recvonly');
     assert.equal(mediaDirection(sdp, m0(sdp, 1)), 'recvonly');
-    assert.deepEqual(mediaEndpointOf(sdp, 0), { address: '198.51.100.40', port: 49170, rtcpPort: 53020 });
-    assert.deepEqual(mediaEndpointOf(sdp, 1), { address: '198.51.100.41', port: 51372 });
+    assert.deepEqual(mediaEndpointOf(sdp, 0), { address: '198.51.100.40', port: 49170, rtcpPort: 53020, payloadTypes: [0] });
+    assert.deepEqual(mediaEndpointOf(sdp, 1), { address: '198.51.100.41', port: 51372, payloadTypes: [99] });
     assert.equal(mediaEndpointOf(sdp, 2), null);
     assert.deepEqual(m0(sdp, 1).bandwidths, [{ type: 'TIAS', value: 256000 }]);
     assert.deepEqual(m0(sdp, 1).attributes.at(-1), { name: 'x-custom-thing', value: 'keep me' });
@@ -221,7 +226,7 @@ describe('rewriteForRelay', () => {
     assert.deepEqual(out.connection, { netType: 'IN', addrType: 'IP4', address: '203.0.113.1' });
     assert.equal(m0(out).port, 30000);
     assert.equal(m0(out).connection, undefined);
-    assert.deepEqual(mediaEndpointOf(out, 0), { address: '203.0.113.1', port: 30000, rtcpPort: 30001 });
+    assert.deepEqual(mediaEndpointOf(out, 0), { address: '203.0.113.1', port: 30000, rtcpPort: 30001, payloadTypes: [0, 8, 9, 18, 101] });
     // codecs and other attributes untouched
     assert.deepEqual(m0(out).formats, ['0', '8', '9', '18', '101']);
     assert.ok(text.includes('a=fmtp:101 0-16\r\n'));
@@ -295,8 +300,8 @@ describe('rewriteForRelay', () => {
       { originAddress: '2001:db8::1', sessionVersionBump: false },
     );
     assert.equal(out.origin.addrType, 'IP6');
-    assert.deepEqual(mediaEndpointOf(out, 0), { address: '2001:db8::1', port: 30000 });
-    assert.deepEqual(mediaEndpointOf(out, 1), { address: '2001:db8::2', port: 30002 });
+    assert.deepEqual(mediaEndpointOf(out, 0), { address: '2001:db8::1', port: 30000, payloadTypes: [0] });
+    assert.deepEqual(mediaEndpointOf(out, 1), { address: '2001:db8::2', port: 30002, payloadTypes: [99] });
     assert.equal(m0(out, 1).connection?.addrType, 'IP6');
     assert.equal(out.origin.sessionVersion, '2890842807');
   });
