@@ -296,6 +296,40 @@ describe('plain relay over loopback', () => {
   });
 });
 
+describe('plain relay over IPv6 loopback', () => {
+  it('relays both ways between ::1 peers and rejects IPv4 remotes', async () => {
+    const control = createMediaControl({
+      publicAddress: '::1',
+      pbxAddress: '::1',
+      ...testPortRange(),
+      maxSessions: 2,
+      clock: systemClock,
+      logger: silentLogger,
+      quarantineMs: 0,
+    });
+    const phone = await bindPeer('::1');
+    const pbx = await bindPeer('::1');
+    try {
+      const h = await allocated(control);
+      const l = leg(h);
+      assert.equal(l.public.localAddress, '::1');
+      assert.equal(control.update(h, 'public', 0, { address: '0:0:0:0:0:0:0:1', port: phone.port, rtcpMux: true }).ok, true);
+      assert.equal(control.update(h, 'pbx', 0, { address: '::1', port: pbx.port, rtcpMux: true }).ok, true);
+      assert.equal(control.update(h, 'pbx', 0, { address: '127.0.0.1', port: pbx.port }).ok, false);
+      await sleep(20);
+      await phone.send(rtpPacket(1), l.public.localPort, '::1');
+      await pbx.send(rtpPacket(2), l.pbx.localPort, '::1');
+      await until(() => phone.received.length === 1 && pbx.received.length === 1, 2000, 'IPv6 both ways');
+      assert.equal(pbx.received[0]?.data.readUInt16BE(2), 1);
+      assert.equal(phone.received[0]?.data.readUInt16BE(2), 2);
+    } finally {
+      await control.close();
+      await phone.close();
+      await pbx.close();
+    }
+  });
+});
+
 describe('media control bounds', () => {
   it('refuses with MEDIA_NO_PORTS when the range is exhausted and recovers after release', async () => {
     const { portMin } = testPortRange();
