@@ -277,17 +277,21 @@ function closeSocket(sock: Socket): Promise<void> {
   });
 }
 
+function ignoreError(): void {}
+
 function bindSocket(family: 'udp4' | 'udp6', address: string, port: number): Promise<Result<Socket, string>> {
   return new Promise((resolve) => {
     const sock = createSocket({ type: family, reuseAddr: false });
     const onError = (e: Error): void => {
       sock.removeListener('error', onError);
-      sock.on('error', () => {});
+      sock.on('error', ignoreError);
       closeSocket(sock).then(() => resolve(err((e as NodeJS.ErrnoException).code ?? 'bind failed')));
     };
     sock.on('error', onError);
     sock.bind({ port, address, exclusive: true }, () => {
       sock.removeListener('error', onError);
+      // Never without an 'error' listener, even while the other sockets of the leg are still binding.
+      sock.on('error', ignoreError);
       resolve(ok(sock));
     });
   });
