@@ -18,7 +18,9 @@ import type { Logger } from './core/log.ts';
 import type { SipTransport } from './core/net.ts';
 import { createLogger } from './observability/logger.ts';
 import { createMetrics, type Metrics, methodLabel, startMetricsServer } from './observability/metrics.ts';
-import { B2bua, type ProxySettings, passthroughMedia } from './proxy/b2bua.ts';
+import { createMediaControl } from './media/control.ts';
+import { B2bua, type ProxySettings } from './proxy/b2bua.ts';
+import { createMediaAnchor } from './proxy/media-anchor.ts';
 import { PbxPool, type PbxTargetConfig } from './proxy/pbx-pool.ts';
 import { PbxProber } from './proxy/pbx-prober.ts';
 import { CidrSet } from './security/cidr.ts';
@@ -63,7 +65,8 @@ export async function startDaemon(opts: { configPath: string; logger?: Logger; i
   const clock = systemClock;
   const startedAt = clock.now();
   const configDir = dirname(configPath);
-  const dataDir = resolve(policy.node.dataDir);
+  // Relative paths in the policy resolve against the policy file's directory (config/README.md).
+  const dataDir = resolve(configDir, policy.node.dataDir);
   mkdirSync(dataDir, { recursive: true, mode: 0o700 });
   const secret = loadOrCreateSecret(join(dataDir, 'node.key'));
 
@@ -86,6 +89,23 @@ export async function startDaemon(opts: { configPath: string; logger?: Logger; i
   };
   for (const s of pool.all()) metrics.setPbxUp(s.config.name, s.up);
 
+  const mediaPolicy = policy.media;
+  const pbxMediaAddress = mediaPolicy.pbxAddress ?? pbxListen.address;
+  const mediaControl = createMediaControl({
+    publicAddress: mediaPolicy.publicAddress,
+    ...(mediaPolicy.advertise !== undefined ? { publicAdvertiseAddress: mediaPolicy.advertise } : {}),
+    pbxAddress: pbxMediaAddress,
+    portMin: mediaPolicy.portMin,
+    portMax: mediaPolicy.portMax,
+    maxSessions: mediaPolicy.maxSessions,
+    clock,
+    logger: log.child({ mod: 'media' }),
+  });
+  const media = createMediaAnchor(mediaControl, {
+    publicAdvertise: mediaPolicy.advertise ?? mediaPolicy.publicAddress,
+    pbxAdvertise: pbxMediaAddress,
+  });
+
   let access = { allow: new CidrSet(policy.access.allow), deny: new CidrSet(policy.access.deny) };
   let transport: TransportManager | undefined;
   const send = (target: Target, bytes: Buffer): boolean => {
@@ -100,7 +120,7 @@ export async function startDaemon(opts: { configPath: string; logger?: Logger; i
     send,
     listeners: () => transport?.listeners() ?? [],
     pool,
-    media: passthroughMedia,
+    media,
     secret,
     isConnectionOpen: (id) => transport?.isConnectionOpen(id) ?? false,
   });
@@ -229,6 +249,7 @@ export async function startDaemon(opts: { configPath: string; logger?: Logger; i
       await admin.close();
       await metricsServer?.close();
       await tm.close();
+      await mediaControl.close();
       resolveStopped();
     })();
     return stopping;

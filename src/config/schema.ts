@@ -177,6 +177,20 @@ export const policySchema = z.strictObject({
       level: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
     })
     .prefault({}),
+  /** The RTP relay that anchors every call's media (SDP is rewritten so both sides send to Palisade). */
+  media: z
+    .strictObject({
+      /** Address the public-side relay sockets bind to. */
+      publicAddress: ipAddress.default('127.0.0.1'),
+      /** Address written into SDP toward clients when it differs from publicAddress (1:1 NAT, or 0.0.0.0 binds). */
+      advertise: ipAddress.optional(),
+      /** Address the PBX-side relay sockets bind to; defaults to pbx.listen.address. */
+      pbxAddress: ipAddress.optional(),
+      portMin: z.number().int().min(1024).max(65534).default(20000),
+      portMax: z.number().int().min(1025).max(65535).default(29999),
+      maxSessions: z.number().int().min(1).max(100000).default(10000),
+    })
+    .prefault({}),
   /** Source filters applied at the gate before parsing. */
   access: z
     .strictObject({

@@ -34,11 +34,14 @@ const DIALOG_METHODS = new Set(['INVITE', 'SUBSCRIBE', 'REFER']);
 
 /** Media anchoring, as the proxy sees it. Returns the body to send on, or a status to refuse the offer with. */
 export interface MediaHook {
+  /** Allocates relay ports for a call's first SDP; a Promise when that needs I/O, undefined when nothing to do. */
+  prepare(call: Call, body: Buffer, contentType: string | undefined): Promise<boolean> | undefined;
   rewrite(call: Call, from: Side, body: Buffer, contentType: string | undefined): { ok: true; body: Buffer } | { ok: false; status: number; reason: string };
   release(call: Call): void;
 }
 
 export const passthroughMedia: MediaHook = {
+  prepare: () => undefined,
   rewrite: (_c, _f, body) => ({ ok: true, body }),
   release: () => {},
 };
@@ -80,6 +83,16 @@ export interface ProxyDeps {
   readonly media: MediaHook;
   readonly secret: Buffer;
   readonly isConnectionOpen: (connectionId: number) => boolean;
+}
+
+/** A request Palisade will not pass on, and what to answer instead. */
+interface Refusal {
+  readonly status: number;
+  readonly reason: string;
+}
+
+function isRefusal(x: SipMessage | Refusal): x is Refusal {
+  return !('serialize' in x);
 }
 
 interface ServerCtx {
@@ -250,7 +263,17 @@ export class B2bua implements ClientTransactionUser {
     if (call.dialog && contacts.ok && contacts.value[0]) call.legs.public.remoteTarget = contacts.value[0].uri.raw;
     const ctx: ServerCtx = { call, st, side: 'public', ct: undefined, cancelPending: false, tried: new Set(), outgoing: undefined, responseTimer: undefined };
     st.userData = ctx;
-    this.sendToPbx(ctx, req);
+    this.withMedia(call, req, () => this.sendToPbx(ctx, req));
+  }
+
+  /** Runs `next` once the call's relay ports exist (allocation binds sockets, so it may be asynchronous). */
+  private withMedia(call: Call, msg: SipMessage, next: () => void): void {
+    const p = msg.body.length > 0 ? this.deps.media.prepare(call, msg.body, msg.get('content-type')) : undefined;
+    if (!p) {
+      next();
+      return;
+    }
+    p.then(next, next);
   }
 
   /** Sends (or re-sends, on failover) the request of `ctx` to the next PBX that is up. */
@@ -266,7 +289,8 @@ export class B2bua implements ClientTransactionUser {
     call.pbxName = target.config.name;
     call.legs.pbx.flow = target.target;
     const out = ctx.outgoing ?? this.buildOutgoing(req, call, 'public', 'pbx', ctx.st.source);
-    if (!out) return;
+    if (!out) return this.finishWithLocal(ctx, 500, 'Server Internal Error');
+    if (isRefusal(out)) return this.finishWithLocal(ctx, out.status, out.reason);
     ctx.outgoing = out;
     this.startClient(ctx, out, call.legs.pbx, target);
   }
@@ -298,9 +322,12 @@ export class B2bua implements ClientTransactionUser {
     if (call.dialog && contacts.ok && contacts.value[0]) call.legs.pbx.remoteTarget = contacts.value[0].uri.raw;
     const ctx: ServerCtx = { call, st, side: 'pbx', ct: undefined, cancelPending: false, tried: new Set(), outgoing: undefined, responseTimer: undefined };
     st.userData = ctx;
-    const out = this.buildOutgoing(req, call, 'pbx', 'public', st.source, binding.contactUri, binding.aor);
-    if (!out) return;
-    this.startClient(ctx, out, call.legs.public, undefined);
+    this.withMedia(call, req, () => {
+      const out = this.buildOutgoing(req, call, 'pbx', 'public', st.source, binding.contactUri, binding.aor);
+      if (!out) return this.finishWithLocal(ctx, 500, 'Server Internal Error');
+      if (isRefusal(out)) return this.finishWithLocal(ctx, out.status, out.reason);
+      this.startClient(ctx, out, call.legs.public, undefined);
+    });
   }
 
   private forwardInDialog(req: SipMessage, st: ServerTransaction, side: Side, callId: string): void {
@@ -310,10 +337,13 @@ export class B2bua implements ClientTransactionUser {
     const to = otherSide(side);
     const ctx: ServerCtx = { call, st, side, ct: undefined, cancelPending: false, tried: new Set(), outgoing: undefined, responseTimer: undefined };
     st.userData = ctx;
-    const out = this.buildOutgoing(req, call, side, to, st.source);
-    if (!out) return;
-    const leg = call.legs[to];
-    this.startClient(ctx, out, leg, to === 'pbx' && call.pbxName ? this.deps.pool.findByName(call.pbxName) : undefined);
+    this.withMedia(call, req, () => {
+      const out = this.buildOutgoing(req, call, side, to, st.source);
+      if (!out) return this.respondLocal(st, 500, 'Server Internal Error');
+      if (isRefusal(out)) return this.respondLocal(st, out.status, out.reason);
+      const leg = call.legs[to];
+      this.startClient(ctx, out, leg, to === 'pbx' && call.pbxName ? this.deps.pool.findByName(call.pbxName) : undefined);
+    });
   }
 
   private forwardAck(req: SipMessage, source: Source, side: Side): void {
@@ -325,7 +355,10 @@ export class B2bua implements ClientTransactionUser {
     }
     const to = otherSide(side);
     const out = this.buildOutgoing(req, call, side, to, source);
-    if (!out) return;
+    if (!out || isRefusal(out)) {
+      this.counters.dropped++;
+      return;
+    }
     this.deps.send(call.legs[to].flow, out.serialize());
   }
 
@@ -390,6 +423,11 @@ export class B2bua implements ClientTransactionUser {
   onResponse(ct: ClientTransaction, resp: SipMessage): void {
     const ctx = ct.userData as ServerCtx | undefined;
     if (!ctx) return;
+    // A late offer (INVITE without SDP, offer in the response) needs relay ports first.
+    this.withMedia(ctx.call, resp, () => this.deliverResponse(ct, ctx, resp));
+  }
+
+  private deliverResponse(ct: ClientTransaction, ctx: ServerCtx, resp: SipMessage): void {
     const status = resp.status ?? 0;
     const call = ctx.call;
     const from = otherSide(ctx.side); // the side the response came from
@@ -514,7 +552,7 @@ export class B2bua implements ClientTransactionUser {
    * Re-issues `req` from side `from` on side `to`: new Via, Call-ID and Contact, route set of the target leg,
    * inside details scrubbed. Returns undefined (after answering) when the body cannot be accepted.
    */
-  private buildOutgoing(req: SipMessage, call: Call, from: Side, to: Side, source: Source, requestUri?: string, aor?: string): SipMessage | undefined {
+  private buildOutgoing(req: SipMessage, call: Call, from: Side, to: Side, source: Source, requestUri?: string, aor?: string): SipMessage | Refusal | undefined {
     const out = req.clone();
     const leg = call.legs[to];
     const listener = to === 'pbx' ? this.pbxListener() : this.publicListenerFor(leg.flow);
@@ -536,7 +574,7 @@ export class B2bua implements ClientTransactionUser {
     out.set('Max-Forwards', String(mf.ok && mf.value !== undefined ? Math.max(0, mf.value - 1) : 70));
     for (const h of this.settings.stripHeaders) out.remove(h);
     if (method === 'REGISTER' && to === 'pbx') {
-      if (!this.rewriteRegisterContacts(out, req, source, listener)) return undefined;
+      if (!this.rewriteRegisterContacts(out, req, source, listener)) return { status: 400, reason: 'Bad To' };
     } else if (out.has('contact')) {
       out.set('Contact', contactFor(listener, call.id));
     }
@@ -550,9 +588,7 @@ export class B2bua implements ClientTransactionUser {
     }
     if (req.body.length > 0) {
       const r = this.deps.media.rewrite(call, from, req.body, req.get('content-type'));
-      if (!r.ok) {
-        return undefined;
-      }
+      if (!r.ok) return { status: r.status, reason: r.reason };
       if (r.body !== req.body) out.setBody(r.body, req.get('content-type'));
     }
     return out;

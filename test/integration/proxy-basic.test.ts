@@ -1,0 +1,255 @@
+/**
+ * The proxy core end to end over real UDP sockets, with a scripted PBX of our own: a call, topology hiding,
+ * CANCEL, OPTIONS to Palisade itself, 503 when the PBX is gone. (SIPp runs are in sipp-*.test.ts.)
+ */
+import assert from 'node:assert/strict';
+import { createSocket, type Socket } from 'node:dgram';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, test } from 'node:test';
+import { type Daemon, startDaemon } from '../../src/main.ts';
+import { silentLogger } from '../../src/core/log.ts';
+
+const PUBLIC_IP = '127.0.0.1';
+const INSIDE_IP = '127.0.0.2';
+const PBX_IP = '127.0.0.3';
+
+interface Peer {
+  sock: Socket;
+  port: number;
+  inbox: string[];
+  next(pred: (m: string) => boolean, ms?: number): Promise<string>;
+  send(text: string, port: number, host: string): void;
+}
+
+async function peer(ip: string, port = 0): Promise<Peer> {
+  const sock = createSocket('udp4');
+  const inbox: string[] = [];
+  const waiters: Array<{ pred: (m: string) => boolean; resolve: (m: string) => void }> = [];
+  sock.on('message', (b) => {
+    const m = b.toString('latin1');
+    inbox.push(m);
+    for (const w of [...waiters]) {
+      if (w.pred(m)) {
+        waiters.splice(waiters.indexOf(w), 1);
+        w.resolve(m);
+      }
+    }
+  });
+  await new Promise<void>((r) => sock.bind(port, ip, () => r()));
+  return {
+    sock,
+    port: sock.address().port,
+    inbox,
+    next(pred, ms = 3000) {
+      const found = inbox.find(pred);
+      if (found) {
+        inbox.splice(inbox.indexOf(found), 1);
+        return Promise.resolve(found);
+      }
+      return new Promise((resolve, reject) => {
+        const t = setTimeout(() => reject(new Error('timeout waiting for message')), ms);
+        waiters.push({
+          pred,
+          resolve: (m) => {
+            clearTimeout(t);
+            inbox.splice(inbox.indexOf(m), 1);
+            resolve(m);
+          },
+        });
+      });
+    },
+    send(text, p, host) {
+      sock.send(Buffer.from(text.replace(/\r?\n/g, '\r\n'), 'latin1'), p, host);
+    },
+  };
+}
+
+function header(msg: string, name: string): string | undefined {
+  const m = new RegExp(`^${name}\\s*:\\s*(.*)$`, 'im').exec(msg);
+  return m?.[1]?.trim();
+}
+
+/** A minimal scripted PBX: answers INVITE 180+200 (with SDP), BYE/OPTIONS/REGISTER 200, ACK silently. */
+function autoAnswer(pbx: Peer, opts: { answer: boolean }) {
+  pbx.sock.on('message', (b, rinfo) => {
+    const m = b.toString('latin1');
+    const method = m.split(' ', 1)[0];
+    if (m.startsWith('SIP/2.0') || method === 'ACK') return;
+    const vias = m.split('\r\n').filter((l) => /^(via|v)\s*:/i.test(l));
+    const common = [...vias, `From: ${header(m, 'From')}`, `To: ${header(m, 'To')}${method === 'INVITE' || method === 'REGISTER' ? ';tag=pbxtag1' : ''}`, `Call-ID: ${header(m, 'Call-ID')}`, `CSeq: ${header(m, 'CSeq')}`];
+    const reply = (status: string, extra: string[] = [], body = '') =>
+      pbx.sock.send(Buffer.from([`SIP/2.0 ${status}`, ...common, ...extra, `Content-Length: ${body.length}`, '', body].join('\r\n')), rinfo.port, rinfo.address);
+    if (method === 'INVITE') {
+      if (!opts.answer) {
+        reply('180 Ringing', [`Contact: <sip:pbx@${PBX_IP}:${pbx.port}>`]);
+        return;
+      }
+      const sdp = `v=0\r\no=- 1 1 IN IP4 ${PBX_IP}\r\ns=-\r\nc=IN IP4 ${PBX_IP}\r\nt=0 0\r\nm=audio 40000 RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\n`;
+      reply('180 Ringing', [`Contact: <sip:pbx@${PBX_IP}:${pbx.port}>`]);
+      reply('200 OK', [`Contact: <sip:pbx@${PBX_IP}:${pbx.port}>`, 'Record-Route: <sip:10.9.9.9;lr>', 'Server: Asterisk PBX 20.1', 'Content-Type: application/sdp'], sdp);
+    } else if (method === 'CANCEL') {
+      reply('200 OK');
+    } else {
+      reply('200 OK', [`Contact: ${header(m, 'Contact') ?? `<sip:x@${PBX_IP}>`}`]);
+    }
+  });
+}
+
+let daemon: Daemon;
+let pbx: Peer;
+let client: Peer;
+let publicPort: number;
+
+before(async () => {
+  pbx = await peer(PBX_IP);
+  client = await peer(PUBLIC_IP);
+  const dir = mkdtempSync(join(tmpdir(), 'palisade-proxy-'));
+  const policy = `
+node: { dataDir: ${join(dir, 'data')} }
+listeners:
+  - { id: pub, transport: udp, address: ${PUBLIC_IP}, port: 0 }
+pbx:
+  listen: { transport: udp, address: ${INSIDE_IP}, port: 0 }
+  targets: [{ name: pbx1, host: ${PBX_IP}, port: ${pbx.port} }]
+  probe: { intervalMs: 200, timeoutMs: 150, failuresToDown: 1 }
+metrics: { enabled: false }
+logging: { level: silent }
+`;
+  writeFileSync(join(dir, 'palisade.yaml'), policy);
+  daemon = await startDaemon({ configPath: join(dir, 'palisade.yaml'), logger: silentLogger, installSignalHandlers: false });
+  const l = daemon.status().listeners.find((x) => x.id === 'pub');
+  assert.ok(l);
+  publicPort = l.port;
+});
+
+after(async () => {
+  await daemon.stop();
+  pbx.sock.close();
+  client.sock.close();
+});
+
+function invite(callId: string, branch: string): string {
+  const sdp = `v=0\r\no=- 2 2 IN IP4 ${PUBLIC_IP}\r\ns=-\r\nc=IN IP4 ${PUBLIC_IP}\r\nt=0 0\r\nm=audio 30000 RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\n`;
+  return [
+    `INVITE sip:100@${PUBLIC_IP}:${publicPort} SIP/2.0`,
+    `Via: SIP/2.0/UDP ${PUBLIC_IP}:${client.port};branch=${branch};rport`,
+    'Max-Forwards: 70',
+    `From: <sip:alice@${PUBLIC_IP}>;tag=alicetag`,
+    `To: <sip:100@${PUBLIC_IP}>`,
+    `Call-ID: ${callId}`,
+    'CSeq: 1 INVITE',
+    `Contact: <sip:alice@${PUBLIC_IP}:${client.port}>`,
+    'Content-Type: application/sdp',
+    `Content-Length: ${sdp.length}`,
+    '',
+    sdp,
+  ].join('\r\n');
+}
+
+test('a call passes through with the inside hidden from the client', async () => {
+  autoAnswer(pbx, { answer: true });
+  client.inbox.length = 0;
+  client.send(invite('call-1@client', 'z9hG4bK-c1'), publicPort, PUBLIC_IP);
+  const trying = await client.next((m) => m.startsWith('SIP/2.0 100'));
+  assert.match(trying, /received=127\.0\.0\.1|rport=\d+/);
+  const inv = await pbx.next((m) => m.startsWith('INVITE'));
+  // The PBX sees Palisade, a new Call-ID and the client's real source in the policy header.
+  assert.doesNotMatch(inv, /call-1@client/);
+  assert.match(inv, new RegExp(`^Via: SIP/2.0/UDP ${INSIDE_IP.replace(/\./g, '\\.')}:`, 'm'));
+  assert.match(inv, new RegExp(`X-Palisade-Source: udp ${PUBLIC_IP.replace(/\./g, '\\.')}:${client.port}`));
+  const ok = await client.next((m) => m.startsWith('SIP/2.0 200'));
+  assert.equal(header(ok, 'Call-ID'), 'call-1@client');
+  assert.match(header(ok, 'To') ?? '', /tag=pbxtag1/);
+  for (const leak of [PBX_IP, INSIDE_IP, String(pbx.port), '10.9.9.9', 'Asterisk', header(inv, 'Call-ID') ?? 'x']) {
+    assert.ok(!ok.includes(leak), `200 OK leaks ${leak}`);
+  }
+  // ACK and BYE reach the PBX on its own Call-ID.
+  const insideCallId = header(inv, 'Call-ID');
+  const dialog = (method: string, cseq: number, branch: string) =>
+    [
+      `${method} sip:c@${PUBLIC_IP}:${publicPort} SIP/2.0`,
+      `Via: SIP/2.0/UDP ${PUBLIC_IP}:${client.port};branch=${branch};rport`,
+      'Max-Forwards: 70',
+      `From: <sip:alice@${PUBLIC_IP}>;tag=alicetag`,
+      `To: <sip:100@${PUBLIC_IP}>;tag=pbxtag1`,
+      'Call-ID: call-1@client',
+      `CSeq: ${cseq} ${method}`,
+      'Content-Length: 0',
+      '',
+      '',
+    ].join('\r\n');
+  client.send(dialog('ACK', 1, 'z9hG4bK-c1ack'), publicPort, PUBLIC_IP);
+  const ack = await pbx.next((m) => m.startsWith('ACK'));
+  assert.equal(header(ack, 'Call-ID'), insideCallId);
+  assert.match(ack.split('\r\n')[0] ?? '', new RegExp(`^ACK sip:pbx@${PBX_IP.replace(/\./g, '\\.')}`), 'ACK goes to the PBX Contact');
+  assert.match(ack, /^Route: <sip:10\.9\.9\.9;lr>/m, 'route set of the PBX leg is used inside');
+  client.send(dialog('BYE', 2, 'z9hG4bK-c1bye'), publicPort, PUBLIC_IP);
+  const bye = await pbx.next((m) => m.startsWith('BYE'));
+  assert.equal(header(bye, 'Call-ID'), insideCallId);
+  const byeOk = await client.next((m) => m.startsWith('SIP/2.0 200') && /BYE/.test(header(m, 'CSeq') ?? ''));
+  assert.equal(header(byeOk, 'Call-ID'), 'call-1@client');
+  assert.equal(daemon.status().dialogs, 0);
+});
+
+test('a retransmitted INVITE is absorbed, not forwarded twice', async () => {
+  pbx.inbox.length = 0;
+  const msg = invite('call-2@client', 'z9hG4bK-c2');
+  client.send(msg, publicPort, PUBLIC_IP);
+  await pbx.next((m) => m.startsWith('INVITE') && !m.includes('call-2@client'));
+  client.send(msg, publicPort, PUBLIC_IP);
+  await new Promise((r) => setTimeout(r, 200));
+  assert.equal(pbx.inbox.filter((m) => m.startsWith('INVITE')).length, 0);
+});
+
+test('OPTIONS to Palisade itself is answered without reaching the PBX', async () => {
+  pbx.inbox.length = 0;
+  client.inbox.length = 0;
+  client.send(
+    [
+      `OPTIONS sip:${PUBLIC_IP}:${publicPort} SIP/2.0`,
+      `Via: SIP/2.0/UDP ${PUBLIC_IP}:${client.port};branch=z9hG4bK-o1`,
+      'Max-Forwards: 70',
+      `From: <sip:mon@${PUBLIC_IP}>;tag=m1`,
+      `To: <sip:${PUBLIC_IP}>`,
+      'Call-ID: opt-1',
+      'CSeq: 1 OPTIONS',
+      'Content-Length: 0',
+      '',
+      '',
+    ].join('\r\n'),
+    publicPort,
+    PUBLIC_IP,
+  );
+  const r = await client.next((m) => m.startsWith('SIP/2.0 200') && /OPTIONS/.test(header(m, 'CSeq') ?? ''));
+  assert.match(header(r, 'Allow') ?? '', /INVITE/);
+  await new Promise((res) => setTimeout(res, 100));
+  assert.equal(pbx.inbox.filter((m) => m.startsWith('OPTIONS') && m.includes('opt-1')).length, 0);
+});
+
+test('Max-Forwards 0 gets 483 and a looped request 482', async () => {
+  client.inbox.length = 0;
+  const base = invite('call-mf@client', 'z9hG4bK-mf').replace('Max-Forwards: 70', 'Max-Forwards: 0');
+  client.send(base, publicPort, PUBLIC_IP);
+  await client.next((m) => m.startsWith('SIP/2.0 483'));
+});
+
+test('no PBX answering: 503 with Retry-After, and recovery when it returns', async () => {
+  pbx.sock.removeAllListeners('message');
+  // Silence: probes fail and the target goes down.
+  const downBy = Date.now() + 3000;
+  while (daemon.status().pbx[0]?.up && Date.now() < downBy) await new Promise((r) => setTimeout(r, 50));
+  assert.equal(daemon.status().pbx[0]?.up, false);
+  client.inbox.length = 0;
+  client.send(invite('call-3@client', 'z9hG4bK-c3'), publicPort, PUBLIC_IP);
+  const r = await client.next((m) => m.startsWith('SIP/2.0 503'));
+  assert.match(header(r, 'Retry-After') ?? '', /^\d+$/);
+  // The PBX comes back: probes see it and calls flow again.
+  autoAnswer(pbx, { answer: true });
+  const upBy = Date.now() + 3000;
+  while (!daemon.status().pbx[0]?.up && Date.now() < upBy) await new Promise((res) => setTimeout(res, 50));
+  assert.equal(daemon.status().pbx[0]?.up, true);
+  client.send(invite('call-4@client', 'z9hG4bK-c4'), publicPort, PUBLIC_IP);
+  await client.next((m) => m.startsWith('SIP/2.0 200') && m.includes('call-4@client'));
+});
