@@ -64,7 +64,7 @@ describe('garbage at every listener', () => {
         { id: 'ws', transport: 'ws' },
         { id: 'wss', transport: 'wss' },
       ],
-      { maxMessageBytes: 4096, firstMessageTimeoutMs: 400, idleTimeoutMs: 1500, perSource: 200 },
+      { maxMessageBytes: 4096, firstMessageTimeoutMs: 600, idleTimeoutMs: 2000, perSource: 200 },
     );
   });
   after(async () => {

@@ -126,7 +126,7 @@ describe('timeouts', () => {
   });
 
   it('closes an idle connection, and keep-alives or messages keep it open', async () => {
-    const h = await startHarness([{ id: 'tcp', transport: 'tcp' }], { firstMessageTimeoutMs: 5000, idleTimeoutMs: 200 });
+    const h = await startHarness([{ id: 'tcp', transport: 'tcp' }], { firstMessageTimeoutMs: 5000, idleTimeoutMs: 500 });
     try {
       const idle = await connectTcp(h.port('tcp'));
       const busy = await connectTcp(h.port('tcp'));
