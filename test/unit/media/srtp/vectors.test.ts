@@ -3,8 +3,10 @@
  * §16.1.1 (SRTP AEAD_AES_128_GCM), §17.1 and §17.3 (SRTCP, encrypted and tag-only).
  */
 import assert from 'node:assert/strict';
+import { createHmac } from 'node:crypto';
 import { test } from 'node:test';
 import { AesCmKeystream } from '../../../../src/media/srtp/aes-cm.ts';
+import { createSrtpContext } from '../../../../src/media/srtp/index.ts';
 import { deriveKeys, deriveSessionKey, KDF_LABEL } from '../../../../src/media/srtp/kdf.ts';
 import { SrtpError } from '../../../../src/media/srtp/status.ts';
 import { GcmTransform } from '../../../../src/media/srtp/transform.ts';
@@ -101,4 +103,27 @@ test('RFC 7714 §17.3: SRTCP tag-only (E = 0) verifies and is passed through', (
   const bad = Buffer.from(SRTCP_GCM_TAG_ONLY);
   bad[20] = bad[20]! ^ 1;
   assert.equal(gcm().unprotectRtcp(bad, bad.length, back, 0x4d617273, 0x5d4, false), SrtpError.AUTH_FAIL);
+});
+
+test('RFC 3711 §3.4: SRTCP with E = 0 (authenticated, not encrypted) from an independent HMAC', () => {
+  const masterKey = hex('E1F97A0D3E018BE0D64FA32C06DE4139');
+  const masterSalt = hex('0EC675AD498AFEEBB6960B3AABE6');
+  const keys = deriveKeys('AES_CM_128_HMAC_SHA1_80', masterKey, masterSalt);
+  const trailer = Buffer.alloc(4);
+  trailer.writeUInt32BE(0x2a); // E = 0, index 42
+  const body = Buffer.concat([RTCP, trailer]);
+  const tag = createHmac('sha1', keys.rtcp.authKey).update(body).digest().subarray(0, 10);
+  const srtcp = Buffer.concat([body, tag]);
+  const rx = createSrtpContext({ profile: 'AES_CM_128_HMAC_SHA1_80', masterKey, masterSalt });
+  const out = Buffer.alloc(200);
+  const n = rx.unprotectRtcp(srtcp, out);
+  assert.equal(out.subarray(0, n).toString('hex'), RTCP.toString('hex'));
+  assert.equal(rx.unprotectRtcp(srtcp, out), SrtpError.REPLAY);
+  // And an SRTP packet whose tag is computed independently over header || ciphertext || ROC.
+  const rtp = hex('800000018041f8d35501a0b2aabbccdd');
+  const tx = createSrtpContext({ profile: 'AES_CM_128_HMAC_SHA1_80', masterKey, masterSalt });
+  const m = tx.protect(rtp, out);
+  const roc = Buffer.alloc(4);
+  const expected = createHmac('sha1', keys.rtp.authKey).update(out.subarray(0, m - 10)).update(roc).digest();
+  assert.deepEqual(out.subarray(m - 10, m), expected.subarray(0, 10));
 });
