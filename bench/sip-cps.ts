@@ -25,6 +25,7 @@ import {
   callsForStep,
   DEFAULT_CPS_RATES,
   describeStep,
+  failureReasons,
   fitsBudget,
   shouldStop,
   summarise,
@@ -157,6 +158,8 @@ async function main(): Promise<void> {
         failed: r.failed + Math.max(0, calls - r.successful - r.failed),
         durationMs: r.durationMs,
         cpuMs: (cpu1 - cpu0) * 1000,
+        retransmissions: r.counters.Retransmissions ?? 0,
+        failureReasons: failureReasons(r.counters),
       });
     };
 
@@ -194,8 +197,17 @@ async function main(): Promise<void> {
   const cpuLabel = cli.direct ? 'UAS cpu ms/call' : 'palisade cpu ms/call';
   process.stdout.write(
     `\n${formatTable(
-      ['rate/s', 'calls', 'failed', 'achieved/s', cpuLabel, 'sustained'],
-      rows.map((r) => [r.rate, r.calls, r.failed, Math.round(r.achievedCps), r.cpuMsPerCall, r.sustained ? 'yes' : 'no']),
+      ['rate/s', 'calls', 'failed', 'achieved/s', cpuLabel, 'retrans', 'sustained', 'failures'],
+      rows.map((r) => [
+        r.rate,
+        r.calls,
+        r.failed,
+        Math.round(r.achievedCps),
+        r.cpuMsPerCall,
+        r.retransmissions,
+        r.sustained ? 'yes' : 'no',
+        r.failureReasons,
+      ]),
     )}\n`,
   );
   const s = summarise(rows);

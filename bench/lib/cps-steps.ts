@@ -17,6 +17,10 @@ export interface CpsStepResult {
   durationMs: number;
   /** CPU ms the measured process used during the step (NaN when not measured). */
   cpuMs: number;
+  /** Retransmissions the UAC made (UDP: a sign of loss or slow answers). */
+  retransmissions: number;
+  /** Why calls failed, from SIPp's Failed* counters, e.g. "TimeoutOnRecv:60 UnexpectedMessage:5". */
+  failureReasons: string;
 }
 
 export interface CpsStepRow extends CpsStepResult {
@@ -64,4 +68,12 @@ export function summarise(rows: readonly CpsStepRow[]): { highestClean: number |
 /** Whether a step of `calls` at `rate` (plus `overheadMs`) still fits in the remaining budget. */
 export function fitsBudget(calls: number, rate: number, remainingMs: number, overheadMs = 3000): boolean {
   return (calls / rate) * 1000 + overheadMs <= remainingMs;
+}
+
+/** "TimeoutOnRecv:60 MaxUDPRetrans:5" from SIPp cumulative counters (Failed* except the FailedCall total). */
+export function failureReasons(counters: Readonly<Record<string, number>>): string {
+  return Object.entries(counters)
+    .filter(([k, v]) => k.startsWith('Failed') && k !== 'FailedCall' && v > 0)
+    .map(([k, v]) => `${k.slice('Failed'.length)}:${v}`)
+    .join(' ');
 }

@@ -9,6 +9,8 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { describeStep, failureReasons, summarise } from '../../bench/lib/cps-steps.ts';
+import { formatTable } from '../../bench/lib/table.ts';
 import { resolvePolicy, startPalisade } from './harness/daemon.ts';
 import { getFreePort, processCpuSeconds } from './harness/proc.ts';
 import {
@@ -121,6 +123,27 @@ describe('SIPp UAC → SIPp UAS, no Palisade', () => {
       assert.equal(u.failed, 0, explain(u));
       await client.stop();
       await server.stop();
+    }
+  });
+
+  test('UDP over IPv6 loopback (::1)', T, async () => {
+    const uas = await startSippUas({ scenario: 'uas-call.xml', transport: 'u1', localIp: '::1', workDir: await dir('v6-uas') });
+    try {
+      const r = await runSipp({
+        scenario: 'uac-call.xml',
+        transport: 'u1',
+        localIp: '::1',
+        remote: `[::1]:${uas.port}`,
+        rate: 50,
+        maxCalls: 5,
+        wallTimeoutMs: 20_000,
+        workDir: await dir('v6-uac'),
+      });
+      await assertCallsSucceeded(r, 5);
+      const invite = selectMessages(await uas.messages(), 'received', /^INVITE /)[0];
+      assert.match(invite?.text ?? '', /^Via: SIP\/2\.0\/UDP \[::1\]:\d+;branch=/m);
+    } finally {
+      await uas.stop();
     }
   });
 
@@ -295,6 +318,29 @@ describe('harness parsers and daemon plumbing', () => {
     } finally {
       await d.stop();
     }
+  });
+
+  test('cps bench logic: clean/sustained steps, summary, failure reasons, table', () => {
+    const base = { cpuMs: 100, retransmissions: 0, failureReasons: '' };
+    const rows = [
+      describeStep({ rate: 200, calls: 400, successful: 400, failed: 0, durationMs: 2010, ...base }),
+      describeStep({ rate: 400, calls: 800, successful: 800, failed: 0, durationMs: 4000, ...base }),
+      describeStep({ rate: 800, calls: 1600, successful: 1590, failed: 10, durationMs: 2100, ...base }),
+    ];
+    assert.deepEqual(
+      rows.map((r) => [r.clean, r.sustained]),
+      [
+        [true, true],
+        [true, false],
+        [false, true],
+      ],
+    );
+    assert.equal(rows[0]?.cpuMsPerCall, 0.25);
+    assert.deepEqual(summarise(rows), { highestClean: 400, highestSustained: 200 });
+    assert.deepEqual(summarise([]), { highestClean: null, highestSustained: null });
+    assert.equal(failureReasons({ FailedCall: 5, FailedTimeoutOnRecv: 3, FailedUnexpectedMessage: 2, FailedTcpClosed: 0 }), 'TimeoutOnRecv:3 UnexpectedMessage:2');
+    const table = formatTable(['rate', 'note'], [[200, 'ok'], [1600, 'failed']]);
+    assert.equal(table, 'rate  note\n----  ------\n 200  ok\n1600  failed');
   });
 
   test('processCpuSeconds reads this process', async () => {
