@@ -390,7 +390,7 @@ describe('SDP properties', () => {
       bandwidths: fc.array(bw, { maxLength: 2 }),
       key: fc.constant(undefined),
       attributes: fc.array(attr, { maxLength: 8 }),
-      otherLines: fc.constant([]),
+      otherLines: fc.constant([] as Sdp['otherLines']),
     });
     const sdpArb = fc.record({
       version: fc.constant(0),
@@ -406,16 +406,16 @@ describe('SDP properties', () => {
       info: fc.option(text, { nil: undefined }),
       uri: fc.constant(undefined),
       emails: fc.array(text, { maxLength: 1 }),
-      phones: fc.constant([]),
+      phones: fc.constant([] as string[]),
       connection: fc.option(conn, { nil: undefined }),
       bandwidths: fc.array(bw, { maxLength: 2 }),
-      timing: fc.array(fc.record({ start: fc.nat().map(String), stop: fc.nat().map(String), repeats: fc.constant([]) }), {
+      timing: fc.array(fc.record({ start: fc.nat().map(String), stop: fc.nat().map(String), repeats: fc.constant([] as string[]) }), {
         maxLength: 2,
       }),
       zone: fc.constant(undefined),
       key: fc.constant(undefined),
       attributes: fc.array(attr, { maxLength: 6 }),
-      otherLines: fc.constant([]),
+      otherLines: fc.constant([] as Sdp['otherLines']),
       media: fc.array(media, { maxLength: 8 }),
     });
     fc.assert(
