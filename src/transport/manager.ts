@@ -112,18 +112,17 @@ class Manager implements TransportManagerDetail {
     return this.opts.listeners.find((l) => l.id === id);
   }
 
-  /** From target.listenerId when it is UDP; else the first UDP listener of that listener's role (if any) that reaches the address family. */
+  /**
+   * From target.listenerId when it is UDP; else the first UDP listener of that listener's role reaching the
+   * address family. A role is never crossed (PBX traffic must not leave from a public socket); with no
+   * listenerId any UDP listener of the family will do.
+   */
   private sendUdp(target: Target, bytes: Buffer): SendResult {
     const address = unmapIPv4(target.address);
     const named = this.configOf(target.listenerId);
     let from: UdpListener | undefined;
     if (named?.transport === 'udp') from = this.udp.find((u) => u.config.id === named.id);
-    if (from === undefined) {
-      const role = named?.role;
-      from =
-        this.udp.find((u) => (role === undefined || u.config.role === role) && u.canReach(address)) ??
-        this.udp.find((u) => u.canReach(address));
-    }
+    from ??= this.udp.find((u) => (named === undefined || u.config.role === named.role) && u.canReach(address));
     if (from === undefined) return 'no-connection';
     return from.send(address, target.port, bytes);
   }
@@ -145,12 +144,18 @@ class Manager implements TransportManagerDetail {
     return opened.send(bytes);
   }
 
-  /** The listener an outgoing connection belongs to: the named one if it has that transport, else one of the same role and transport. */
+  /**
+   * The listener an outgoing connection belongs to (its id goes into every Source from that connection, and
+   * its address is the local bind): the named listener when it has that transport; else a listener of the same
+   * role and transport; else the named listener itself, so a role is never crossed. Without a listenerId: the
+   * first listener of that transport.
+   */
   private originFor(target: Target): ResolvedListener | undefined {
     const named = this.configOf(target.listenerId);
-    if (named?.transport === target.transport) return named;
     const sameTransport = this.opts.listeners.filter((l) => l.transport === target.transport);
-    return sameTransport.find((l) => named === undefined || l.role === named.role) ?? sameTransport[0] ?? named;
+    if (named === undefined) return sameTransport[0];
+    if (named.transport === target.transport) return named;
+    return sameTransport.find((l) => l.role === named.role) ?? named;
   }
 
   closeConnection(connectionId: number): void {

@@ -187,6 +187,46 @@ describe('TCP outgoing connections', () => {
     }
   });
 
+  it('never crosses roles: a PBX-side send leaves from the PBX listener, not a public one', async () => {
+    const h = await startHarness([
+      { id: 'public-tcp', role: 'public', transport: 'tcp' },
+      { id: 'public-udp', role: 'public', transport: 'udp' },
+      { id: 'pbx-udp', role: 'pbx', transport: 'udp' },
+      { id: 'pbx-tcp6', role: 'pbx', transport: 'tcp', address: '::1' },
+    ]);
+    const peer = net.createServer((s) => {
+      s.on('error', () => {});
+      s.resume(); // consume, so our close reaches this side
+      s.end('SIP/2.0 200 OK\r\nContent-Length: 0\r\n\r\n');
+    });
+    await new Promise<void>((r) => peer.listen(0, '127.0.0.1', r));
+    const port = (peer.address() as net.AddressInfo).port;
+    try {
+      // TCP named by the PBX UDP listener: the origin is the PBX TCP listener, never the public one.
+      assert.equal(h.mgr.send({ transport: 'tcp', address: '127.0.0.1', port, listenerId: 'pbx-udp' }, sipRequest()), 'queued');
+      await waitFor(() => h.received.length === 1, 2000, 'reply from the peer');
+      assert.equal(h.received[0]?.source.listenerId, 'pbx-tcp6');
+      // UDP named by a PBX TCP listener: only PBX UDP sockets qualify.
+      assert.equal(h.mgr.send({ transport: 'udp', address: '::1', port: 9, listenerId: 'pbx-tcp6' }, sipRequest()), 'no-connection');
+
+      // No PBX TCP listener at all: the named PBX listener is the origin, not the public TCP one.
+      const h2 = await startHarness([
+        { id: 'public-tcp', role: 'public', transport: 'tcp' },
+        { id: 'pbx-udp', role: 'pbx', transport: 'udp' },
+      ]);
+      try {
+        assert.equal(h2.mgr.send({ transport: 'tcp', address: '127.0.0.1', port, listenerId: 'pbx-udp' }, sipRequest()), 'queued');
+        await waitFor(() => h2.received.length === 1, 2000, 'reply from the peer');
+        assert.equal(h2.received[0]?.source.listenerId, 'pbx-udp');
+      } finally {
+        await h2.close();
+      }
+    } finally {
+      await h.close();
+      await new Promise<void>((r) => peer.close(() => r()));
+    }
+  });
+
   it('fails queued sends when the peer refuses, without throwing', async () => {
     const h = await startHarness([{ id: 't', transport: 'tcp' }], { firstMessageTimeoutMs: 500 });
     const probe = net.createServer();
