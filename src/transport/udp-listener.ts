@@ -9,6 +9,7 @@ import type { ListenerInfo, SendResult } from './types.ts';
 
 /** Largest UDP payload over IPv4 (65535 − 8 UDP − 20 IP). */
 const MAX_UDP_PAYLOAD = 65507;
+const UDP_RECV_BUFFER_BYTES = 4 << 20;
 const CR = 0x0d;
 const LF = 0x0a;
 
@@ -63,6 +64,12 @@ export class UdpListener {
       this.stats.socketErrors++;
     });
     socket.on('message', this.onDatagram);
+    // A deeper receive queue rides out bursts while the event loop is busy; the kernel caps it at rmem_max.
+    try {
+      socket.setRecvBufferSize(UDP_RECV_BUFFER_BYTES);
+    } catch {
+      // not permitted: keep the default
+    }
     const a = socket.address();
     this.info = {
       id: this.config.id,
