@@ -17,7 +17,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { type PalisadeHandle, startPalisade } from '../test/integration/harness/daemon.ts';
-import { getFreePort, processCpuSeconds } from '../test/integration/harness/proc.ts';
+import { processCpuSeconds } from '../test/integration/harness/proc.ts';
 import { runSipp, type SippTransport, type SippUasHandle, startSippUas } from '../test/integration/harness/sipp.ts';
 import { type StunnelHandle, startStunnel } from '../test/integration/harness/stunnel.ts';
 import {
@@ -120,12 +120,13 @@ async function main(): Promise<void> {
       }
       cpu = () => processCpuSeconds(uasPid);
     } else {
-      const publicPort = await getFreePort(cli.transport === 'udp' ? 'udp' : 'tcp');
-      const pbxPort = await getFreePort(cli.transport === 'udp' ? 'udp' : 'tcp');
-      daemon = await startPalisade({ policy: benchPolicy(cli.transport, publicPort, pbxPort, uas.port), keepDir: cli.keep });
+      // Port 0 everywhere: the daemon reports what it bound (no port race with other suites).
+      daemon = await startPalisade({ policy: benchPolicy(cli.transport, 0, 0, uas.port), keepDir: cli.keep });
       await daemon.waitReady(30_000);
       const d = daemon;
-      target = `127.0.0.1:${publicPort}`;
+      const listener = (await d.listeners()).find((l) => l.id !== 'pbx' && l.transport === cli.transport);
+      if (listener === undefined) throw new Error('palisade reports no public listener');
+      target = `127.0.0.1:${listener.port}`;
       cpu = () => d.cpuSeconds();
     }
     if (cli.transport === 'tls') {

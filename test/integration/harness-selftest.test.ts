@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { describeStep, failureReasons, summarise } from '../../bench/lib/cps-steps.ts';
 import { formatTable } from '../../bench/lib/table.ts';
-import { resolvePolicy, startPalisade } from './harness/daemon.ts';
+import { parseStatusListeners, resolvePolicy, startPalisade } from './harness/daemon.ts';
 import { getFreePort, processCpuSeconds } from './harness/proc.ts';
 import {
   parseSippMessages,
@@ -308,6 +308,22 @@ describe('harness parsers and daemon plumbing', () => {
     assert.equal(kept.adminSocket, '/tmp/x.sock');
     assert.equal(kept.metricsUrl, null);
     assert.match(kept.yaml, /dataDir: state/);
+  });
+
+  test('parseStatusListeners keeps well-formed listener entries only', () => {
+    const body = {
+      listeners: [
+        { id: 'udp-0', transport: 'udp', address: '127.0.0.1', port: 40000 },
+        { id: 'pbx', transport: 'tcp', address: '127.0.0.1', port: 40001 },
+        { id: 'broken', transport: 'udp', port: '1' },
+      ],
+    };
+    assert.deepEqual(
+      parseStatusListeners(body).map((l) => `${l.id}:${l.transport}:${l.port}`),
+      ['udp-0:udp:40000', 'pbx:tcp:40001'],
+    );
+    assert.deepEqual(parseStatusListeners({}), []);
+    assert.deepEqual(parseStatusListeners(null), []);
   });
 
   test('startPalisade with an invalid policy: waitReady rejects and the process is gone', T, async () => {

@@ -48,6 +48,11 @@ export interface PalisadeHandle {
   waitReady(timeoutMs?: number): Promise<AdminResponse>;
   /** One admin API call over the unix socket. */
   admin(method: string, path: string, body?: unknown): Promise<AdminResponse>;
+  /**
+   * The listeners as the daemon reports them (GET /v1/status → listeners): with `port: 0` in the policy this is
+   * where the bound ports are learnt. The PBX-facing listener has id "pbx".
+   */
+  listeners(): Promise<DaemonListener[]>;
   /** user + system CPU seconds consumed so far, from /proc/<pid>/stat. */
   cpuSeconds(): Promise<number>;
   isRunning(): boolean;
@@ -57,6 +62,30 @@ export interface PalisadeHandle {
   stop(timeoutMs?: number): Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
   /** Resolves when the daemon process exits for any reason. */
   readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+}
+
+export interface DaemonListener {
+  id: string;
+  transport: string;
+  address: string;
+  port: number;
+}
+
+/** Narrows the `listeners` array of a /v1/status body; entries that do not fit are skipped. */
+export function parseStatusListeners(body: unknown): DaemonListener[] {
+  const list = getIn(body, ['listeners']);
+  if (!Array.isArray(list)) return [];
+  const out: DaemonListener[] = [];
+  for (const l of list as unknown[]) {
+    const id = getIn(l, ['id']);
+    const transport = getIn(l, ['transport']);
+    const address = getIn(l, ['address']);
+    const port = getIn(l, ['port']);
+    if (typeof id === 'string' && typeof transport === 'string' && typeof address === 'string' && typeof port === 'number') {
+      out.push({ id, transport, address, port });
+    }
+  }
+  return out;
 }
 
 interface Resolved {
@@ -148,6 +177,11 @@ export async function startPalisade(opts: StartPalisadeOptions): Promise<Palisad
     output: () => t.stdout.toString() + t.stderr.toString(),
     admin,
     cpuSeconds: () => processCpuSeconds(t.pid),
+    listeners: async () => {
+      const res = await admin('GET', '/v1/status');
+      if (res.status !== 200) throw new Error(`GET /v1/status answered ${res.status}`);
+      return parseStatusListeners(res.body);
+    },
     waitReady: async (timeoutMs = 20_000) => {
       const deadline = Date.now() + timeoutMs;
       let last = 'no answer yet';
