@@ -10,32 +10,59 @@
  *   XOR             |     SSRC      |  index i (48 bits)    |   |
  *   block j of the keystream = AES_k(IV + j)  (j in the last 16 bits)
  *
- * One AES-128-ECB cipher lives as long as the session key; per packet the counter blocks are written into a
- * scratch buffer and encrypted with one update() call, instead of creating an AES-CTR cipher per packet.
+ * One AES-128-ECB cipher lives as long as the session key, instead of an AES-CTR cipher per packet. Counter
+ * blocks are written into a scratch buffer and encrypted with one update() call; since a stream's packet
+ * indices mostly come in order, the keystream of the next few indices is computed in the same call
+ * ("batch"), which spreads the cost of the native call over several packets. The batch grows while it is
+ * used up in order and shrinks when packets jump, per SSRC (a few SSRCs at a time), and is bounded in size.
  * The SRTCP index (31 bits) takes the place of i (§4.1, §3.4).
  */
 import { type Cipher, createCipheriv } from 'node:crypto';
 import { endianness } from 'node:os';
 
-const MAX_BLOCKS_DEFAULT = 128;
-/** Counter blocks are replicated as 32-bit words, which is 5x faster than per-byte copies (bench/srtp.ts). */
+/** Counter blocks are replicated as 32-bit words, 5x faster than per-byte copies. */
 const LITTLE_ENDIAN = endianness() === 'LE';
+/** Packets of keystream computed ahead per SSRC, at most. */
+const MAX_BATCH = 16;
+/** Keystream blocks computed in one call when batching (16 KiB). */
+const MAX_BATCH_BLOCKS = 1024;
+/** Packets larger than this (2 KiB, beyond any datagram on a 1500-byte path) are never batched. */
+const MAX_TRACKED_BLOCKS = 128;
+/** SSRCs with their own batch at once (BUNDLE: audio, video, RTX...). */
+const SLOTS = 4;
+
+/** Keystream computed ahead for one SSRC: packets base .. base+count-1, `bpp` blocks each. */
+class Slot {
+  ssrc = -1;
+  base = 0;
+  count = 0;
+  bpp = 0;
+  ks: Buffer = Buffer.alloc(0);
+  batch = 1;
+  used = 0;
+  /** Largest packet (in blocks) seen since the last refill. */
+  maxBlocks = 0;
+}
 
 export class AesCmKeystream {
   private readonly ecb: Cipher;
-  private readonly salt: Uint8Array;
+  /** Salt bytes 0..13 of the IV, then the block counter (0) in bytes 14..15. */
+  private readonly iv = new Uint8Array(16);
   private counters: Buffer;
   private words: Uint32Array;
-  /** Views of `counters` by block count, so a packet does not allocate a subarray. */
+  /** Views of `counters` by block count, so a refill does not allocate a subarray. */
   private views: Buffer[] = [];
+  private readonly slots: Slot[] = [];
+  private nextSlot = 0;
 
   constructor(sessionKey: Uint8Array, sessionSalt: Uint8Array) {
     this.ecb = createCipheriv('aes-128-ecb', sessionKey, null);
     this.ecb.setAutoPadding(false);
-    this.salt = Uint8Array.from(sessionSalt.subarray(0, 14));
-    const ab = new ArrayBuffer(MAX_BLOCKS_DEFAULT * 16);
+    this.iv.set(sessionSalt.subarray(0, 14));
+    const ab = new ArrayBuffer(MAX_BATCH_BLOCKS * 16);
     this.counters = Buffer.from(ab);
     this.words = new Uint32Array(ab);
+    for (let i = 0; i < SLOTS; i++) this.slots.push(new Slot());
   }
 
   /**
@@ -55,53 +82,106 @@ export class AesCmKeystream {
     const len = end - start;
     if (len <= 0) return;
     const blocks = (len + 15) >>> 4;
-    if (blocks > this.counters.length >>> 4) this.grow(blocks);
-    const c = this.counters;
-    const s = this.salt;
-    // First block: salt XOR ssrc XOR index, block counter 0.
-    c[0] = s[0]!;
-    c[1] = s[1]!;
-    c[2] = s[2]!;
-    c[3] = s[3]!;
-    c[4] = s[4]! ^ (ssrc >>> 24);
-    c[5] = s[5]! ^ ((ssrc >>> 16) & 0xff);
-    c[6] = s[6]! ^ ((ssrc >>> 8) & 0xff);
-    c[7] = s[7]! ^ (ssrc & 0xff);
-    c[8] = s[8]! ^ (indexHigh >>> 24);
-    c[9] = s[9]! ^ ((indexHigh >>> 16) & 0xff);
-    c[10] = s[10]! ^ ((indexHigh >>> 8) & 0xff);
-    c[11] = s[11]! ^ (indexHigh & 0xff);
-    c[12] = s[12]! ^ ((indexLow >>> 8) & 0xff);
-    c[13] = s[13]! ^ (indexLow & 0xff);
-    c[14] = 0;
-    c[15] = 0;
-    if (LITTLE_ENDIAN) {
-      const w = this.words;
-      const w0 = w[0]!;
-      const w1 = w[1]!;
-      const w2 = w[2]!;
-      const w3 = w[3]!; // bytes 12, 13 and a zero counter
-      // Block j: the same 14 bytes, then j big-endian in bytes 14-15 (bits 16-31 of a little-endian word).
-      for (let j = 1; j < blocks; j++) {
-        const o = j << 2;
-        w[o] = w0;
-        w[o + 1] = w1;
-        w[o + 2] = w2;
-        w[o + 3] = w3 | ((j >>> 8) << 16) | ((j & 0xff) << 24);
+    const index = indexHigh * 65536 + indexLow;
+    const slot = this.slotFor(ssrc);
+    let k = index - slot.base;
+    if (k < 0 || k >= slot.count || blocks > slot.bpp) {
+      if (slot.count > 0 && blocks <= slot.bpp) {
+        // Missed on the index: grow the batch if it was used up in order, shrink it if mostly wasted.
+        if (slot.used >= slot.count) slot.batch = Math.min(slot.batch * 2, MAX_BATCH);
+        else if (slot.used * 2 < slot.count) slot.batch = Math.max(1, slot.batch >>> 1);
       }
-    } else {
-      for (let j = 1; j < blocks; j++) {
-        const o = j << 4;
-        c.copyWithin(o, 0, 14);
-        c[o + 14] = j >>> 8;
-        c[o + 15] = j & 0xff;
+      this.refill(slot, index, blocks);
+      k = 0;
+    } else if (blocks > slot.maxBlocks) {
+      slot.maxBlocks = blocks;
+    }
+    slot.used++;
+    const ks = slot.ks;
+    const off = k * slot.bpp * 16 - start;
+    for (let i = start; i < end; i++) dst[dstStart - start + i] = src[i]! ^ ks[off + i]!;
+  }
+
+  private slotFor(ssrc: number): Slot {
+    const slots = this.slots;
+    for (let i = 0; i < SLOTS; i++) if (slots[i]!.ssrc === ssrc) return slots[i]!;
+    const slot = slots[this.nextSlot]!;
+    this.nextSlot = (this.nextSlot + 1) % SLOTS;
+    slot.ssrc = ssrc;
+    slot.count = 0;
+    slot.bpp = 0;
+    slot.batch = 1;
+    slot.used = 0;
+    slot.maxBlocks = 0;
+    return slot;
+  }
+
+  /** Computes the keystream of `count` packets from `index` on, each `bpp` blocks long. */
+  private refill(slot: Slot, index: number, blocks: number): void {
+    let bpp = blocks;
+    let count = 1;
+    if (blocks <= MAX_TRACKED_BLOCKS) {
+      bpp = Math.max(blocks, slot.maxBlocks);
+      count = slot.batch;
+      while (count > 1 && count * bpp > MAX_BATCH_BLOCKS) count >>>= 1;
+    }
+    // The 48-bit index space ends at 2^48 - 1: no keystream beyond it.
+    count = Math.min(count, 0x1000000000000 - index);
+    const total = count * bpp;
+    if (total > this.counters.length >>> 4) this.grow(total);
+    const c = this.counters;
+    const w = this.words;
+    const iv = this.iv;
+    const s4 = iv[4]!;
+    const s5 = iv[5]!;
+    const s6 = iv[6]!;
+    const s7 = iv[7]!;
+    for (let p = 0; p < count; p++) {
+      const idx = index + p;
+      const hi = Math.floor(idx / 65536);
+      const lo = idx - hi * 65536;
+      // First block of packet p: salt XOR ssrc (bytes 4..7) XOR index (bytes 8..13), counter 0.
+      const o = p * bpp * 16;
+      c[o] = iv[0]!;
+      c[o + 1] = iv[1]!;
+      c[o + 2] = iv[2]!;
+      c[o + 3] = iv[3]!;
+      c[o + 4] = s4 ^ (slot.ssrc >>> 24);
+      c[o + 5] = s5 ^ ((slot.ssrc >>> 16) & 0xff);
+      c[o + 6] = s6 ^ ((slot.ssrc >>> 8) & 0xff);
+      c[o + 7] = s7 ^ (slot.ssrc & 0xff);
+      c[o + 8] = iv[8]! ^ (hi >>> 24);
+      c[o + 9] = iv[9]! ^ ((hi >>> 16) & 0xff);
+      c[o + 10] = iv[10]! ^ ((hi >>> 8) & 0xff);
+      c[o + 11] = iv[11]! ^ (hi & 0xff);
+      c[o + 12] = iv[12]! ^ ((lo >>> 8) & 0xff);
+      c[o + 13] = iv[13]! ^ (lo & 0xff);
+      c[o + 14] = 0;
+      c[o + 15] = 0;
+      // Blocks 1..bpp-1: the same 14 bytes, block number j big-endian in bytes 14..15.
+      const wo = o >>> 2;
+      const w0 = w[wo]!;
+      const w1 = w[wo + 1]!;
+      const w2 = w[wo + 2]!;
+      const w3 = w[wo + 3]!;
+      for (let j = 1; j < bpp; j++) {
+        const q = wo + (j << 2);
+        w[q] = w0;
+        w[q + 1] = w1;
+        w[q + 2] = w2;
+        w[q + 3] = w3 | (LITTLE_ENDIAN ? ((j >>> 8) << 16) | ((j & 0xff) << 24) : j);
       }
     }
-    const ks = this.ecb.update(this.view(blocks));
-    for (let i = 0; i < len; i++) dst[dstStart + i] = src[start + i]! ^ ks[i]!;
+    slot.ks = this.ecb.update(this.view(total));
+    slot.base = index;
+    slot.count = count;
+    slot.bpp = bpp;
+    slot.used = 0;
+    slot.maxBlocks = blocks;
   }
 
   private view(blocks: number): Buffer {
+    if (blocks > MAX_BATCH_BLOCKS) return this.counters.subarray(0, blocks << 4);
     let v = this.views[blocks];
     if (v === undefined) {
       v = this.counters.subarray(0, blocks << 4);
@@ -111,7 +191,7 @@ export class AesCmKeystream {
   }
 
   private grow(blocks: number): void {
-    // Counter j is 16 bits: a payload is at most 2^16 blocks (1 MiB), far beyond any datagram.
+    // Counter j is 16 bits: one packet is at most 2^16 blocks (1 MiB), far beyond any datagram.
     const ab = new ArrayBuffer(Math.min(blocks, 0x10000) * 16);
     this.counters = Buffer.from(ab);
     this.words = new Uint32Array(ab);
