@@ -60,7 +60,7 @@ export class Connection implements FrameSink {
   localPort: number;
   tls: TlsPeerInfo | undefined;
   state: ConnectionState = 'connecting';
-  /** True once one complete message (or keep-alive) arrived: the first-message timer is then moot. */
+  /** True once one complete message arrived: the first-message timer is then moot. */
   gotMessage = false;
   lastActivity: number;
 
@@ -132,7 +132,8 @@ export class Connection implements FrameSink {
   onPing(): void {
     if (this.state === 'closed') return;
     this.owner.stats.keepAlivePings++;
-    this.markMessage();
+    // Keeps the flow alive, but is not a first message: pings alone cannot hold a slot past the slowloris timer.
+    this.lastActivity = this.owner.clock.now();
     if (this.writer !== undefined) this.writer.write(CRLF);
   }
 

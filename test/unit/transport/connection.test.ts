@@ -67,6 +67,23 @@ describe('ConnectionTable and Connection', () => {
     assert.deepEqual(closed, [c.id]);
   });
 
+  it('answers pings, but pings alone do not satisfy the first-message timer', () => {
+    const { clock, stats, table, sock } = setup();
+    const c = table.admitInbound('l', 'tcp', sock('192.0.2.1', 4000));
+    assert.ok(c);
+    const written: string[] = [];
+    c.ready({ write: (b) => written.push(b.toString()), pendingBytes: () => 0, destroy: () => {} });
+    for (let i = 0; i < 5; i++) {
+      c.feed(Buffer.from('\r\n\r\n'));
+      clock.advance(50);
+    }
+    assert.deepEqual(written, ['\r\n', '\r\n', '\r\n', '\r\n', '\r\n']);
+    assert.equal(stats.keepAlivePings, 5);
+    clock.advance(50);
+    assert.equal(c.state, 'closed');
+    assert.equal(stats.firstMessageTimeouts, 1);
+  });
+
   it('re-arms the idle timer lazily from the last activity', () => {
     const { clock, stats, table, sock, got } = setup();
     const c = table.admitInbound('l', 'tcp', sock('192.0.2.1', 4000));
