@@ -41,6 +41,14 @@ export const MAX_USERS_FILE_BYTES = 16 * 1024 * 1024;
 export const USERS_FILE_VERSION = 1;
 
 const NAME_RE = /^[^\s:"\\\x00-\x1f\x7f]{1,128}$/u;
+/** User names and realms: 1-128 characters, no whitespace, colon (it separates HA1 fields), quote, backslash or control. */
+export function isValidDigestName(s: string): boolean {
+  return NAME_RE.test(s);
+}
+
+/** The realm the CLI writes when none is given, and the one the proxy should challenge with by default. */
+export const DEFAULT_REALM = 'palisade';
+
 const hex = (n: number) => z.string().regex(new RegExp(`^[0-9a-f]{${n}}$`), `expected ${n} lower-case hex digits`);
 
 const userEntrySchema = z

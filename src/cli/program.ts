@@ -7,6 +7,7 @@ import { registerPolicy } from './commands/policy.ts';
 import { registerReload } from './commands/reload.ts';
 import { registerStart } from './commands/start.ts';
 import { registerStatus } from './commands/status.ts';
+import { registerUser } from './commands/user.ts';
 import { type CliContext, EXIT_OK, EXIT_RUNTIME, EXIT_USAGE, packageVersion, println } from './context.ts';
 
 export function createProgram(ctx: CliContext, setExit: (code: number) => void): Command {
@@ -22,6 +23,7 @@ export function createProgram(ctx: CliContext, setExit: (code: number) => void):
   registerPolicy(program, ctx, setExit);
   registerStatus(program, ctx, setExit);
   registerReload(program, ctx, setExit);
+  registerUser(program, ctx, setExit);
   return program;
 }
 
