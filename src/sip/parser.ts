@@ -62,6 +62,7 @@ const REQUIRED: readonly (readonly [number, string])[] = [
 ];
 
 /** Any byte that needs the careful scan: controls other than HTAB/CR/LF, DEL, non-ASCII. */
+// biome-ignore lint/suspicious/noControlCharactersInRegex: finding control bytes is the point of this pattern
 const UNPLAIN_RE = /[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\xff]/;
 
 function isWsCode(c: number): boolean {
