@@ -7,7 +7,7 @@ import { createRequire } from 'node:module';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import { parseMessage } from '../../src/sip/index.ts';
-import { genMessage, render } from './sip-arbitraries.ts';
+import { genMessage, render } from '../unit/sip/arbitraries.ts';
 
 interface JssipUri {
   user?: string;

@@ -3,7 +3,7 @@ import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import { parseMessage } from '../../src/sip/index.ts';
 import type { SipMessage } from '../../src/sip/index.ts';
-import { genMessage, render } from './sip-arbitraries.ts';
+import { genMessage, render } from '../unit/sip/arbitraries.ts';
 
 /** Every read a caller may do; none may throw. */
 function readEverything(m: SipMessage): void {

@@ -1,4 +1,4 @@
-/** fast-check generators of VALID SIP messages, shared by the sip-* property tests. */
+/** fast-check generators of VALID SIP messages, shared by the sip-* property tests (test/property). */
 import fc from 'fast-check';
 
 const ALNUM = 'abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789';
