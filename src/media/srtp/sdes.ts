@@ -94,7 +94,7 @@ export function parseCryptoAttribute(input: string): Result<SdesCrypto, SdesErro
   }
   if (mki !== undefined) {
     if (!/^[0-9]{1,10}:[0-9]{1,3}$/.test(mki)) return fail('SDES_SYNTAX', 'MKI');
-    return fail('SDES_MKI_UNSUPPORTED', 'MKI');
+    return fail('SDES_MKI_UNSUPPORTED', `MKI ${mki}`);
   }
 
   const want = info.keyLength + info.saltLength;

@@ -80,6 +80,12 @@ test('errors carry stable codes', () => {
   }
 });
 
+test('the MKI is parsed and named in the error', () => {
+  const r = parseCryptoAttribute(`1 AES_CM_128_HMAC_SHA1_80 inline:${KEY80}|2^31|1:1`);
+  assert.equal(r.ok, false);
+  if (!r.ok) assert.deepEqual(r.error, { code: 'SDES_MKI_UNSUPPORTED', detail: 'MKI 1:1' });
+});
+
 test('never throws on arbitrary input', () => {
   const alphabet = 'aA0 |:;^=+/\t_-inline:AES_CM_128_HMAC_SHA1_80\u0000\u00ff';
   let seed = 12345;
