@@ -2,7 +2,10 @@ import assert from 'node:assert/strict';
 import dgram from 'node:dgram';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
+import { systemClock } from '../../src/core/clock.ts';
 import { isPalisadeError } from '../../src/core/errors.ts';
+import { silentLogger } from '../../src/core/log.ts';
+import { createTransportManager } from '../../src/transport/manager.ts';
 import { type Harness, sipRequest, startHarness, waitFor } from '../unit/transport/harness.ts';
 
 async function udpClient(type: 'udp4' | 'udp6', host: string): Promise<{ sock: dgram.Socket; got: Buffer[]; port: number }> {
@@ -111,6 +114,27 @@ describe('listener setup errors', () => {
     } finally {
       await h.close();
     }
+  });
+
+  it('fails with TRANSPORT_LISTEN on a TLS listener with a broken key or no TLS settings', async () => {
+    const isListen = (e: unknown): boolean => isPalisadeError(e) && e.code === 'TRANSPORT_LISTEN';
+    await assert.rejects(
+      startHarness([
+        { id: 'u', transport: 'udp' },
+        { id: 't', transport: 'tls', tls: { certPem: 'nope', keyPem: 'nope', minVersion: 'TLSv1.3', clientCert: 'none' } },
+      ]),
+      isListen,
+    );
+    await assert.rejects(
+      createTransportManager({
+        listeners: [{ id: 'w', role: 'public', transport: 'wss', address: '127.0.0.1', port: 0 }],
+        limits: { maxMessageBytes: 4096, perSource: 1, total: 1, idleTimeoutMs: 1000, firstMessageTimeoutMs: 100 },
+        events: { onMessage: () => {} },
+        clock: systemClock,
+        logger: silentLogger,
+      }),
+      isListen,
+    );
   });
 
   it('rejects duplicate listener ids with CONFIG_INVALID', async () => {
