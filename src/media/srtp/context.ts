@@ -44,7 +44,10 @@ export interface SrtpContextOptions {
   readonly masterSalt: Uint8Array;
   /** Replay window in packets, 64..32768 (RFC 3711 §3.3.2); default 64. Applies to SRTP and SRTCP. */
   readonly replayWindow?: number;
-  /** SSRCs remembered per direction and packet kind; default 64. */
+  /**
+   * SSRCs remembered per direction and packet kind; default 64. Past it the least recently active stream
+   * (touched every 256 packets) is forgotten and counted in `streamEvictions`.
+   */
   readonly maxStreams?: number;
 }
 
@@ -184,6 +187,8 @@ class SrtpContextImpl implements SrtpContext {
         s.sl = seq;
       }
       roc = v;
+      // Keep busy streams young in the bounded map, at 1/256 of the cost of touching every packet.
+      if ((seq & 0xff) === 0) this.txRtp.touch(ssrc);
     }
     this.counters.protectedRtp++;
     return this.t.protectRtp(rtp, hdr, len, out, ssrc, roc, seq);
@@ -229,6 +234,7 @@ class SrtpContextImpl implements SrtpContext {
         s.sl = seq;
       }
       s.window.accept(index);
+      if ((seq & 0xff) === 0) this.rxRtp.touch(ssrc);
     }
     this.counters.unprotectedRtp++;
     return n;
@@ -244,6 +250,8 @@ class SrtpContextImpl implements SrtpContext {
     if (s === undefined) {
       s = { next: 0 };
       this.txRtcp.set(ssrc, s);
+    } else {
+      this.txRtcp.touch(ssrc);
     }
     // §3.4: the index starts at 0 and MUST NOT wrap under one master key.
     if (s.next > MAX_SRTCP_INDEX) return SrtpError.KEY_EXHAUSTED;
@@ -277,6 +285,7 @@ class SrtpContextImpl implements SrtpContext {
       this.rxRtcp.set(ssrc, { window: w });
     } else {
       s.window.accept(index);
+      this.rxRtcp.touch(ssrc);
     }
     this.counters.unprotectedRtcp++;
     return n;

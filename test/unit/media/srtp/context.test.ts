@@ -214,6 +214,22 @@ test('SRTP streams per SSRC are bounded, evictions counted', () => {
   assert.equal(rx.counters.streamEvictions, 1);
 });
 
+test('an active stream is kept when the stream bound evicts', () => {
+  const k = keysFor('AES_CM_128_HMAC_SHA1_80');
+  const tx = createSrtpContext({ profile: 'AES_CM_128_HMAC_SHA1_80', ...k });
+  const rx = createSrtpContext({ profile: 'AES_CM_128_HMAC_SHA1_80', ...k, maxStreams: 2 });
+  const a = [254, 255, 256].map((seq) => protect(tx, makeRtp(seq, { ssrc: 0xa })));
+  const b = protect(tx, makeRtp(1, { ssrc: 0xb }));
+  const c = protect(tx, makeRtp(1, { ssrc: 0xc }));
+  assert.ok(Buffer.isBuffer(unprotect(rx, a[0]!)));
+  assert.ok(Buffer.isBuffer(unprotect(rx, b)));
+  assert.ok(Buffer.isBuffer(unprotect(rx, a[1]!)));
+  assert.ok(Buffer.isBuffer(unprotect(rx, a[2]!))); // seq 256: A becomes the youngest
+  assert.ok(Buffer.isBuffer(unprotect(rx, c))); // evicts B, not A
+  assert.equal(unprotect(rx, a[2]!), SrtpError.REPLAY, 'A kept its replay state');
+  assert.ok(Buffer.isBuffer(unprotect(rx, b)), 'B was forgotten');
+});
+
 test('invalid options throw CONFIG_INVALID naming the field', () => {
   const k = keysFor('AES_CM_128_HMAC_SHA1_80');
   const cases: [Parameters<typeof createSrtpContext>[0], string][] = [
