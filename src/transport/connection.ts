@@ -118,7 +118,13 @@ export class Connection implements FrameSink {
   /** Stream bytes (TCP/TLS) from the socket. */
   feed(chunk: Buffer): void {
     if (this.state === 'closed' || this.framer === undefined) return;
-    this.framer.push(chunk, this);
+    try {
+      this.framer.push(chunk, this);
+    } catch {
+      // The framer is written not to throw; if it ever does, this stream alone pays for it.
+      this.owner.stats.framingErrors++;
+      this.close();
+    }
   }
 
   /** A whole message: from the framer, or one WebSocket message. */
