@@ -21,6 +21,9 @@ import { createMetrics, type Metrics, methodLabel, startMetricsServer } from './
 import { createMediaControl } from './media/control.ts';
 import { B2bua, type ProxySettings } from './proxy/b2bua.ts';
 import { createMediaAnchor } from './proxy/media-anchor.ts';
+import { BRANCH_PREFIX, isAddressedToUs } from './proxy/topology.ts';
+import { createSanityStage } from './pipeline/sanity.ts';
+import { Pipeline } from './pipeline/stage.ts';
 import { PbxPool, type PbxTargetConfig } from './proxy/pbx-pool.ts';
 import { PbxProber } from './proxy/pbx-prober.ts';
 import { CidrSet } from './security/cidr.ts';
@@ -114,6 +117,13 @@ export async function startDaemon(opts: { configPath: string; logger?: Logger; i
     countOut(metrics, bytes, target);
     return r === 'sent' || r === 'queued';
   };
+  let limits: SipLimits = policy.limits.sip;
+  let localHosts = proxySettings(policy).localHosts;
+  const pipeline = new Pipeline(
+    [createSanityStage({ ownBranchPrefix: BRANCH_PREFIX, isForUs: (m) => isAddressedToUs(m, localHosts, transport?.listeners() ?? []) })],
+    (stage, v) => metrics.countPipelineVerdict(stage, v.kind),
+  );
+
   const proxy = new B2bua(proxySettings(policy), {
     clock,
     logger: log.child({ mod: 'proxy' }),
@@ -123,9 +133,8 @@ export async function startDaemon(opts: { configPath: string; logger?: Logger; i
     media,
     secret,
     isConnectionOpen: (id) => transport?.isConnectionOpen(id) ?? false,
+    pipeline,
   });
-  let limits: SipLimits = policy.limits.sip;
-
   const onMessage = (bytes: Buffer, source: Source): void => {
     const side = source.listenerId === PBX_LISTENER_ID ? 'pbx' : 'public';
     const r = parseMessage(bytes, { limits, stream: source.transport !== 'udp' });
@@ -200,6 +209,7 @@ export async function startDaemon(opts: { configPath: string; logger?: Logger; i
       limits = next.limits.sip;
       access = { allow: new CidrSet(next.access.allow), deny: new CidrSet(next.access.deny) };
       proxy.reconfigure(proxySettings(next));
+      localHosts = proxySettings(next).localHosts;
       void resolveTargets(next).then((t) => pool.reconfigure(t, next.pbx.probe, PBX_LISTENER_ID, clock.now()));
       metrics.countPolicyReload('ok');
       log.info({}, 'policy reloaded');

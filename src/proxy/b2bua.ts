@@ -7,9 +7,11 @@
  * same way. Registrations pass through to the PBX, which stays the registrar; Palisade keeps the binding
  * so the PBX can call the phone over the phone's own flow.
  */
+import { assertNever } from '../core/assert-never.ts';
 import type { Clock } from '../core/clock.ts';
 import type { Logger } from '../core/log.ts';
 import { isStreamTransport, unmapIPv4 } from '../core/net.ts';
+import type { Pipeline } from '../pipeline/stage.ts';
 import { buildResponseTo, createRequest } from '../sip/build.ts';
 import type { SipMessage, Via } from '../sip/types.ts';
 import type { ListenerInfo, Source, Target } from '../transport/types.ts';
@@ -17,8 +19,8 @@ import { type Call, CallTable, type Leg, type Side, otherSide } from './calls.ts
 import type { PbxPool, PbxState } from './pbx-pool.ts';
 import { RegistrationStore } from './registrations.ts';
 import {
-  BRANCH_PREFIX,
   contactFor,
+  isAddressedToUs,
   derivedId,
   INSIDE_REVEALING_HEADERS,
   newBranch,
@@ -83,6 +85,7 @@ export interface ProxyDeps {
   readonly media: MediaHook;
   readonly secret: Buffer;
   readonly isConnectionOpen: (connectionId: number) => boolean;
+  readonly pipeline: Pipeline;
 }
 
 /** A request Palisade will not pass on, and what to answer instead. */
@@ -207,22 +210,28 @@ export class B2bua implements ClientTransactionUser {
       this.handleCancel(req, st, branch, sentBy);
       return;
     }
+    // The pipeline decides before anything is sent: a dropped request gets no answer at all, not even 100.
+    const decision = this.deps.pipeline.run({ msg: req, source, side, now: this.deps.clock.now() });
+    const v = decision.verdict;
+    switch (v.kind) {
+      case 'continue':
+        break;
+      case 'reply':
+        return this.respondLocal(st, v.status, v.reason, v.headers ?? []);
+      case 'drop':
+        this.counters.dropped++;
+        st.terminate();
+        return;
+      case 'challenge':
+        // Digest challenges are built by the authentication stage's owner; until then refuse plainly.
+        return this.respondLocal(st, v.proxy ? 407 : 401, v.proxy ? 'Proxy Authentication Required' : 'Unauthorized');
+      default:
+        return assertNever(v, 'verdict');
+    }
     if (method === 'INVITE') this.respondLocal(st, 100, 'Trying');
 
-    // RFC 3261 §16.3 item 3: Max-Forwards; §16.3 item 4 / §8.2.2.2: loop detection on our own Via.
-    const mf = req.maxForwards();
-    if (!mf.ok) return this.respondLocal(st, 400, 'Bad Max-Forwards');
-    if (mf.value !== undefined && mf.value <= 0) {
-      if (method === 'OPTIONS' && this.isForUs(req)) return this.answerOptions(st);
-      return this.respondLocal(st, 483, 'Too Many Hops');
-    }
-    const vias = req.vias();
-    if (vias.ok && vias.value.some((v) => v.branch?.startsWith(BRANCH_PREFIX))) {
-      return this.respondLocal(st, 482, 'Loop Detected');
-    }
-
     const toTag = req.to();
-    if (!toTag.ok || !req.from().ok) return this.respondLocal(st, 400, 'Bad From or To');
+    if (!toTag.ok) return this.respondLocal(st, 400, 'Bad To');
     if (toTag.value.tag !== undefined) {
       this.forwardInDialog(req, st, side, callId);
       return;
@@ -412,10 +421,9 @@ export class B2bua implements ClientTransactionUser {
     if (pbx && ctx.side === 'public' && ctx.call.legs.pbx === leg) {
       ctx.responseTimer?.cancel();
       ctx.responseTimer = this.deps.clock.setTimer(this.settings.pbxResponseTimeoutMs, () => {
-        if (ctx.ct === ct && ct.lastStatus === 0 && ct.state === 'calling') {
-          this.deps.pool.reportFailure(pbx, this.deps.clock.now());
-          ct.fail('timeout');
-        }
+        // Only this request fails over: a slow answer under load (ours or the PBX's) must not mark the PBX
+        // down for everyone. Up/down comes from the OPTIONS probes and from transport failures.
+        if (ctx.ct === ct && ct.lastStatus === 0 && ct.state === 'calling') ct.fail('timeout');
       });
     }
   }
@@ -750,10 +758,7 @@ export class B2bua implements ClientTransactionUser {
   }
 
   private isForUs(req: SipMessage): boolean {
-    const u = req.uri();
-    if (!u.ok) return false;
-    if (u.value.user !== undefined && u.value.user !== '') return false;
-    return this.settings.localHosts.has(u.value.host.toLowerCase()) || this.deps.listeners().some((l) => l.advertiseHost === u.value.host || l.address === u.value.host);
+    return isAddressedToUs(req, this.settings.localHosts, this.deps.listeners());
   }
 
   private pbxListener(): ListenerInfo | undefined {

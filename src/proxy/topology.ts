@@ -86,3 +86,12 @@ export function stampReceived(via: string, address: string, port: number, hasRpo
   }
   return v;
 }
+
+/** A request addressed to Palisade itself: no user part, and one of our hosts, domains or listener addresses. */
+export function isAddressedToUs(req: SipMessage, localHosts: ReadonlySet<string>, listeners: readonly ListenerInfo[]): boolean {
+  const u = req.uri();
+  if (!u.ok) return false;
+  if (u.value.user !== undefined && u.value.user !== '') return false;
+  const host = u.value.host.toLowerCase();
+  return localHosts.has(host) || listeners.some((l) => l.advertiseHost.toLowerCase() === host || l.address === host);
+}
