@@ -19,7 +19,8 @@
  * the client knows the password), so it reveals nothing to someone who does not.
  */
 import { createHmac, timingSafeEqual } from 'node:crypto';
-import type { CredentialSource, Credential } from './credentials.ts';
+import { assertNever } from '../core/assert-never.ts';
+import type { Credential, CredentialSource } from './credentials.ts';
 import { type DigestAlgorithm, DIGEST_HEX_LENGTH, type DigestHash, type DigestQop, computeResponse, hashOf, parseAlgorithm } from './digest.ts';
 import { type DigestCredentials, parseDigestCredentials } from './digest-header.ts';
 import { type NonceCountTracker, DEFAULT_NONCE_TTL_MS, nonceIssuedAt, verifyNonce } from './nonce.ts';
@@ -166,6 +167,40 @@ export function verifyAuthorization(input: VerifyInput): AuthVerdict {
     if (nc === 'stale') return { kind: 'challenge', stale: true };
   }
   return { kind: 'ok', user: credential.user, credential, algorithm };
+}
+
+/**
+ * What goes on the wire for a verdict. The identical reply for `unknown_user`, `bad_password`, `disabled`,
+ * `algorithm_not_allowed`, `replay` and `bad_realm`: a fresh challenge (401 with WWW-Authenticate for
+ * REGISTER, 407 with Proxy-Authenticate otherwise), stale=false — so the wire never tells which one it was.
+ * Syntax problems get 400 (RFC 2617 §3.2.2.5 for a digest-uri that names another resource).
+ */
+export type AuthReply = { readonly kind: 'accept' } | { readonly kind: 'challenge'; readonly stale: boolean } | { readonly kind: 'reject'; readonly status: 400 };
+
+export function replyFor(v: AuthVerdict): AuthReply {
+  switch (v.kind) {
+    case 'ok':
+      return { kind: 'accept' };
+    case 'challenge':
+      return { kind: 'challenge', stale: v.stale };
+    case 'fail':
+      switch (v.reason) {
+        case 'malformed':
+        case 'bad_uri':
+          return { kind: 'reject', status: 400 };
+        case 'unknown_user':
+        case 'bad_password':
+        case 'disabled':
+        case 'algorithm_not_allowed':
+        case 'replay':
+        case 'bad_realm':
+          return { kind: 'challenge', stale: false };
+        default:
+          return assertNever(v.reason, 'auth fail reason');
+      }
+    default:
+      return assertNever(v, 'auth verdict');
+  }
 }
 
 /** Finds the credentials for `realm` among several Authorization values (one per realm, RFC 3261 §22.3). */
