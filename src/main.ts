@@ -137,7 +137,8 @@ export async function startDaemon(opts: { configPath: string; logger?: Logger; i
   });
   const onMessage = (bytes: Buffer, source: Source): void => {
     const side = source.listenerId === PBX_LISTENER_ID ? 'pbx' : 'public';
-    const r = parseMessage(bytes, { limits, stream: source.transport !== 'udp' });
+    // Streams need Content-Length for framing (RFC 3261 §18.3); a WebSocket frame delimits the message itself (RFC 7118 §5).
+    const r = parseMessage(bytes, { limits, stream: source.transport === 'tcp' || source.transport === 'tls' });
     if (!r.ok) {
       metrics.countSipParseError(r.error.code);
       return; // malformed: silent drop (strikes and bans come with the attack-resistance stage)
