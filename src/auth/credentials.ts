@@ -40,10 +40,15 @@ export interface CredentialSource {
 export const MAX_USERS_FILE_BYTES = 16 * 1024 * 1024;
 export const USERS_FILE_VERSION = 1;
 
-const NAME_RE = /^[^\s:"\\\x00-\x1f\x7f]{1,128}$/u;
 /** User names and realms: 1-128 characters, no whitespace, colon (it separates HA1 fields), quote, backslash or control. */
 export function isValidDigestName(s: string): boolean {
-  return NAME_RE.test(s);
+  if (s.length < 1 || s.length > 128) return false;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    // C0 controls, DEL, space, ", :, \ and the Unicode whitespace \s matches.
+    if (c <= 0x20 || c === 0x7f || c === 0x22 || c === 0x3a || c === 0x5c) return false;
+  }
+  return !/\s/u.test(s);
 }
 
 /** The realm the CLI writes when none is given, and the one the proxy should challenge with by default. */
@@ -53,8 +58,8 @@ const hex = (n: number) => z.string().regex(new RegExp(`^[0-9a-f]{${n}}$`), `exp
 
 const userEntrySchema = z
   .object({
-    user: z.string().regex(NAME_RE, 'a user name has 1-128 characters, no space, colon, quote, backslash or control'),
-    realm: z.string().regex(NAME_RE, 'a realm has 1-128 characters, no space, colon, quote, backslash or control'),
+    user: z.string().refine(isValidDigestName, 'a user name has 1-128 characters, no space, colon, quote, backslash or control'),
+    realm: z.string().refine(isValidDigestName, 'a realm has 1-128 characters, no space, colon, quote, backslash or control'),
     ha1: z
       .object({ md5: hex(32).optional(), sha256: hex(64).optional(), sha512_256: hex(64).optional() })
       .strict()

@@ -69,16 +69,17 @@ export interface DigestCredentials {
   readonly params: ReadonlyMap<string, AuthParam>;
 }
 
-const enum Ch {
-  Tab = 0x09,
-  Lf = 0x0a,
-  Cr = 0x0d,
-  Space = 0x20,
-  Quote = 0x22,
-  Comma = 0x2c,
-  Equal = 0x3d,
-  Backslash = 0x5c,
-}
+// Character codes used by the scanner.
+const Ch = {
+  Tab: 0x09,
+  Lf: 0x0a,
+  Cr: 0x0d,
+  Space: 0x20,
+  Quote: 0x22,
+  Comma: 0x2c,
+  Equal: 0x3d,
+  Backslash: 0x5c,
+} as const;
 
 /** RFC 3261 §25.1 token characters. */
 function isTokenChar(c: number): boolean {

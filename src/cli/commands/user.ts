@@ -306,11 +306,20 @@ export const terminalPasswordReader: PasswordReader = {
       };
       const onData = (data: Buffer): void => {
         for (const ch of data.toString('utf8')) {
-          if (ch === '\r' || ch === '\n' || ch === '\u0004') return done(undefined);
-          if (ch === '\u0003') return done(new Error('interrupted'));
+          if (ch === '\r' || ch === '\n' || ch === '\u0004') {
+            done(undefined);
+            return;
+          }
+          if (ch === '\u0003') {
+            done(new Error('interrupted'));
+            return;
+          }
           if (ch === '\u007f' || ch === '\b') value = [...value].slice(0, -1).join('');
           else value += ch;
-          if (Buffer.byteLength(value) > MAX_PASSWORD_BYTES) return done(new Error(`password longer than ${MAX_PASSWORD_BYTES} bytes refused`));
+          if (Buffer.byteLength(value) > MAX_PASSWORD_BYTES) {
+            done(new Error(`password longer than ${MAX_PASSWORD_BYTES} bytes refused`));
+            return;
+          }
         }
       };
       stdin.setRawMode(true);
