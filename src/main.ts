@@ -9,23 +9,23 @@ import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSy
 import { isIP } from 'node:net';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { createCoreRoutes, startAdminServer } from './admin/server.ts';
-import { loadPolicyFile, formatIssue, resolveSecret } from './config/load.ts';
+import { formatIssue, loadPolicyFile, resolveSecret } from './config/load.ts';
 import { createPolicyHolder, type PolicyHolder } from './config/reloader.ts';
 import type { ListenerConfig, Policy, TlsConfig } from './config/schema.ts';
 import { systemClock } from './core/clock.ts';
 import { PalisadeError } from './core/errors.ts';
 import type { Logger } from './core/log.ts';
 import type { SipTransport } from './core/net.ts';
+import { createMediaControl } from './media/control.ts';
 import { createLogger } from './observability/logger.ts';
 import { createMetrics, type Metrics, methodLabel, startMetricsServer } from './observability/metrics.ts';
-import { createMediaControl } from './media/control.ts';
-import { B2bua, type ProxySettings } from './proxy/b2bua.ts';
-import { createMediaAnchor } from './proxy/media-anchor.ts';
-import { BRANCH_PREFIX, isAddressedToUs } from './proxy/topology.ts';
 import { createSanityStage } from './pipeline/sanity.ts';
 import { Pipeline } from './pipeline/stage.ts';
+import { B2bua, type ProxySettings } from './proxy/b2bua.ts';
+import { createMediaAnchor } from './proxy/media-anchor.ts';
 import { PbxPool, type PbxTargetConfig } from './proxy/pbx-pool.ts';
 import { PbxProber } from './proxy/pbx-prober.ts';
+import { BRANCH_PREFIX, isAddressedToUs } from './proxy/topology.ts';
 import { CidrSet } from './security/cidr.ts';
 import { parseMessage } from './sip/parser.ts';
 import type { SipLimits } from './sip/types.ts';
@@ -187,9 +187,17 @@ export async function startDaemon(opts: { configPath: string; logger?: Logger; i
     help: 'Listener events by kind',
     type: 'counter',
     labelNames: ['event'],
-    read: () => Object.entries(tm.stats()).filter(([k]) => k !== 'connectionsOpen').map(([event, value]) => ({ labels: { event }, value })),
+    read: () =>
+      Object.entries(tm.stats())
+        .filter(([k]) => k !== 'connectionsOpen')
+        .map(([event, value]) => ({ labels: { event }, value })),
   });
-  metrics.addSampled({ name: 'palisade_transport_connections_open', help: 'Open stream connections', type: 'gauge', read: () => tm.stats().connectionsOpen });
+  metrics.addSampled({
+    name: 'palisade_transport_connections_open',
+    help: 'Open stream connections',
+    type: 'gauge',
+    read: () => tm.stats().connectionsOpen,
+  });
   metrics.addSampled({
     name: 'palisade_sip_transactions_active',
     help: 'Transactions in memory',
@@ -226,7 +234,9 @@ export async function startDaemon(opts: { configPath: string; logger?: Logger; i
       draining: proxy.draining,
       policy: { file: configPath, lastReload: holder.lastReload() ?? null },
       listeners: tm.listeners().map((l) => ({ id: l.id, transport: l.transport, address: l.address, port: l.port })),
-      pbx: pool.all().map((p) => ({ name: p.config.name, up: p.up, host: p.config.host, port: p.config.port, transport: p.config.transport })),
+      pbx: pool
+        .all()
+        .map((p) => ({ name: p.config.name, up: p.up, host: p.config.host, port: p.config.port, transport: p.config.transport })),
       dialogs: s.dialogs,
       registrations: s.registrations,
       transactions: s.serverTxns + s.clientTxns,
@@ -294,7 +304,11 @@ export async function startDaemon(opts: { configPath: string; logger?: Logger; i
   }
 
   log.info(
-    { listeners: tm.listeners().map((l) => `${l.transport}:${l.address}:${l.port}`), pbx: targets.map((t) => `${t.transport}:${t.host}:${t.port}`), admin: socketPath },
+    {
+      listeners: tm.listeners().map((l) => `${l.transport}:${l.address}:${l.port}`),
+      pbx: targets.map((t) => `${t.transport}:${t.host}:${t.port}`),
+      admin: socketPath,
+    },
     'palisade started',
   );
   return { stop, stopped, status };
@@ -349,7 +363,9 @@ function resolveListener(l: ListenerConfig, role: 'public', dataDir: string, con
     ...(l.advertise !== undefined ? { advertiseHost: l.advertise } : {}),
     ...(l.advertisePort !== undefined ? { advertisePort: l.advertisePort } : {}),
     ...(needsTls ? { tls: resolveTls(l.tls, dataDir, configDir, log) } : {}),
-    ...(l.transport === 'ws' || l.transport === 'wss' ? { ws: { origins: [...(l.ws?.origins ?? [])], maxPayload: l.ws?.maxPayload ?? 65536, path: l.ws?.path ?? '/' } } : {}),
+    ...(l.transport === 'ws' || l.transport === 'wss'
+      ? { ws: { origins: [...(l.ws?.origins ?? [])], maxPayload: l.ws?.maxPayload ?? 65536, path: l.ws?.path ?? '/' } }
+      : {}),
   };
 }
 
@@ -385,12 +401,16 @@ function selfSignedIn(dataDir: string, log: Logger): { certPem: string; keyPem: 
   const dir = join(dataDir, 'tls');
   const certPath = join(dir, 'self-signed.crt');
   const keyPath = join(dir, 'self-signed.key');
-  if (existsSync(certPath) && existsSync(keyPath)) return { certPem: readFileSync(certPath, 'utf8'), keyPem: readFileSync(keyPath, 'utf8') };
+  if (existsSync(certPath) && existsSync(keyPath))
+    return { certPem: readFileSync(certPath, 'utf8'), keyPem: readFileSync(keyPath, 'utf8') };
   mkdirSync(dir, { recursive: true, mode: 0o700 });
   const c = generateSelfSignedCert('palisade', ['localhost', '127.0.0.1', '::1']);
   writeAtomic(keyPath, c.keyPem, 0o600);
   writeAtomic(certPath, c.certPem, 0o644);
-  log.warn({ cert: certPath, fingerprint256: c.fingerprint256 }, 'generated a self-signed TLS certificate; configure tls.cert/tls.key for production');
+  log.warn(
+    { cert: certPath, fingerprint256: c.fingerprint256 },
+    'generated a self-signed TLS certificate; configure tls.cert/tls.key for production',
+  );
   return { certPem: c.certPem, keyPem: c.keyPem };
 }
 

@@ -11,7 +11,12 @@ export type Side = 'public' | 'pbx';
 
 export type Verdict =
   | { readonly kind: 'continue' }
-  | { readonly kind: 'reply'; readonly status: number; readonly reason: string; readonly headers?: ReadonlyArray<readonly [string, string]> }
+  | {
+      readonly kind: 'reply';
+      readonly status: number;
+      readonly reason: string;
+      readonly headers?: ReadonlyArray<readonly [string, string]>;
+    }
   | { readonly kind: 'drop'; readonly reason: string }
   | { readonly kind: 'challenge'; readonly realm: string; readonly stale: boolean; readonly proxy: boolean };
 

@@ -15,21 +15,28 @@ import type { Pipeline } from '../pipeline/stage.ts';
 import { buildResponseTo, createRequest } from '../sip/build.ts';
 import type { SipMessage, Via } from '../sip/types.ts';
 import type { ListenerInfo, Source, Target } from '../transport/types.ts';
-import { type Call, CallTable, type Leg, type Side, otherSide } from './calls.ts';
+import { type Call, CallTable, type Leg, otherSide, type Side } from './calls.ts';
 import type { PbxPool, PbxState } from './pbx-pool.ts';
 import { RegistrationStore } from './registrations.ts';
 import {
   contactFor,
-  isAddressedToUs,
   derivedId,
   INSIDE_REVEALING_HEADERS,
+  isAddressedToUs,
   newBranch,
   newId,
   scrubHeaders,
   stampReceived,
   viaFor,
 } from './topology.ts';
-import { type ClientTransaction, type ClientTransactionUser, type ServerTransaction, serverKey, type TimerConfig, TransactionLayer } from './transaction.ts';
+import {
+  type ClientTransaction,
+  type ClientTransactionUser,
+  type ServerTransaction,
+  serverKey,
+  type TimerConfig,
+  TransactionLayer,
+} from './transaction.ts';
 
 export const ALLOW = 'INVITE, ACK, CANCEL, BYE, OPTIONS, REGISTER, INFO, MESSAGE, SUBSCRIBE, NOTIFY, REFER, UPDATE, PRACK';
 const DIALOG_METHODS = new Set(['INVITE', 'SUBSCRIBE', 'REFER']);
@@ -38,7 +45,12 @@ const DIALOG_METHODS = new Set(['INVITE', 'SUBSCRIBE', 'REFER']);
 export interface MediaHook {
   /** Allocates relay ports for a call's first SDP; a Promise when that needs I/O, undefined when nothing to do. */
   prepare(call: Call, body: Buffer, contentType: string | undefined): Promise<boolean> | undefined;
-  rewrite(call: Call, from: Side, body: Buffer, contentType: string | undefined): { ok: true; body: Buffer } | { ok: false; status: number; reason: string };
+  rewrite(
+    call: Call,
+    from: Side,
+    body: Buffer,
+    contentType: string | undefined,
+  ): { ok: true; body: Buffer } | { ok: false; status: number; reason: string };
   release(call: Call): void;
 }
 
@@ -242,7 +254,8 @@ export class B2bua implements ClientTransactionUser {
 
   private fromPublicOutOfDialog(req: SipMessage, st: ServerTransaction, method: string): void {
     if (method === 'OPTIONS' && this.isForUs(req)) return this.answerOptions(st);
-    if (this.draining && DIALOG_METHODS.has(method)) return this.respondLocal(st, 503, 'Service Unavailable', [['Retry-After', String(this.settings.retryAfterSeconds)]]);
+    if (this.draining && DIALOG_METHODS.has(method))
+      return this.respondLocal(st, 503, 'Service Unavailable', [['Retry-After', String(this.settings.retryAfterSeconds)]]);
     if (!this.deps.pool.anyUp()) {
       this.counters.noPbx503++;
       return this.respondLocal(st, 503, 'Service Unavailable', [['Retry-After', String(this.settings.retryAfterSeconds)]]);
@@ -270,7 +283,16 @@ export class B2bua implements ClientTransactionUser {
     });
     const contacts = req.contacts();
     if (call.dialog && contacts.ok && contacts.value[0]) call.legs.public.remoteTarget = contacts.value[0].uri.raw;
-    const ctx: ServerCtx = { call, st, side: 'public', ct: undefined, cancelPending: false, tried: new Set(), outgoing: undefined, responseTimer: undefined };
+    const ctx: ServerCtx = {
+      call,
+      st,
+      side: 'public',
+      ct: undefined,
+      cancelPending: false,
+      tried: new Set(),
+      outgoing: undefined,
+      responseTimer: undefined,
+    };
     st.userData = ctx;
     this.withMedia(call, req, () => this.sendToPbx(ctx, req));
   }
@@ -329,7 +351,16 @@ export class B2bua implements ClientTransactionUser {
     call.pbxName = pbx?.config.name;
     const contacts = req.contacts();
     if (call.dialog && contacts.ok && contacts.value[0]) call.legs.pbx.remoteTarget = contacts.value[0].uri.raw;
-    const ctx: ServerCtx = { call, st, side: 'pbx', ct: undefined, cancelPending: false, tried: new Set(), outgoing: undefined, responseTimer: undefined };
+    const ctx: ServerCtx = {
+      call,
+      st,
+      side: 'pbx',
+      ct: undefined,
+      cancelPending: false,
+      tried: new Set(),
+      outgoing: undefined,
+      responseTimer: undefined,
+    };
     st.userData = ctx;
     this.withMedia(call, req, () => {
       const out = this.buildOutgoing(req, call, 'pbx', 'public', st.source, binding.contactUri, binding.aor);
@@ -344,7 +375,16 @@ export class B2bua implements ClientTransactionUser {
     if (!call || !this.tagsMatch(call, req)) return this.respondLocal(st, 481, 'Call/Transaction Does Not Exist');
     call.lastActivityAt = this.deps.clock.now();
     const to = otherSide(side);
-    const ctx: ServerCtx = { call, st, side, ct: undefined, cancelPending: false, tried: new Set(), outgoing: undefined, responseTimer: undefined };
+    const ctx: ServerCtx = {
+      call,
+      st,
+      side,
+      ct: undefined,
+      cancelPending: false,
+      tried: new Set(),
+      outgoing: undefined,
+      responseTimer: undefined,
+    };
     st.userData = ctx;
     this.withMedia(call, req, () => {
       const out = this.buildOutgoing(req, call, side, to, st.source);
@@ -560,13 +600,24 @@ export class B2bua implements ClientTransactionUser {
    * Re-issues `req` from side `from` on side `to`: new Via, Call-ID and Contact, route set of the target leg,
    * inside details scrubbed. Returns undefined (after answering) when the body cannot be accepted.
    */
-  private buildOutgoing(req: SipMessage, call: Call, from: Side, to: Side, source: Source, requestUri?: string, aor?: string): SipMessage | Refusal | undefined {
+  private buildOutgoing(
+    req: SipMessage,
+    call: Call,
+    from: Side,
+    to: Side,
+    source: Source,
+    requestUri?: string,
+    aor?: string,
+  ): SipMessage | Refusal | undefined {
     const out = req.clone();
     const leg = call.legs[to];
     const listener = to === 'pbx' ? this.pbxListener() : this.publicListenerFor(leg.flow);
     if (!listener) return undefined;
     const method = req.method ?? '';
-    const initial = requestUri !== undefined || leg.remoteTarget === undefined || !(req.to().ok && (req.to() as { ok: true; value: { tag: string | undefined } }).value.tag);
+    const initial =
+      requestUri !== undefined ||
+      leg.remoteTarget === undefined ||
+      !(req.to().ok && (req.to() as { ok: true; value: { tag: string | undefined } }).value.tag);
     if (requestUri !== undefined) out.setRequestUri(requestUri);
     else if (!initial && leg.remoteTarget) out.setRequestUri(leg.remoteTarget);
     out.remove('via');
@@ -577,7 +628,8 @@ export class B2bua implements ClientTransactionUser {
     if (!initial && leg.routeSet.length > 0) out.set('Route', leg.routeSet);
     out.set('Call-ID', leg.callId);
     const cseq = req.cseq();
-    if (cseq.ok && leg.cseqOffset !== 0 && method !== 'ACK' && method !== 'CANCEL') out.set('CSeq', `${cseq.value.seq + leg.cseqOffset} ${cseq.value.method}`);
+    if (cseq.ok && leg.cseqOffset !== 0 && method !== 'ACK' && method !== 'CANCEL')
+      out.set('CSeq', `${cseq.value.seq + leg.cseqOffset} ${cseq.value.method}`);
     const mf = req.maxForwards();
     out.set('Max-Forwards', String(mf.ok && mf.value !== undefined ? Math.max(0, mf.value - 1) : 70));
     for (const h of this.settings.stripHeaders) out.remove(h);
@@ -648,7 +700,8 @@ export class B2bua implements ClientTransactionUser {
     const status = resp.status ?? 0;
     if (out.has('contact')) {
       if (method === 'REGISTER' && toSide === 'public') this.mapRegisterResponseContacts(out, resp);
-      else if (status >= 300 && status < 400) out.remove('contact'); // a redirect would point inside
+      else if (status >= 300 && status < 400)
+        out.remove('contact'); // a redirect would point inside
       else out.set('Contact', contactFor(listener, ctx.call.id));
     }
     if (toSide === 'public') {
@@ -729,7 +782,15 @@ export class B2bua implements ClientTransactionUser {
     publicFlow: Target;
     pbxFlow: Target;
   }): Call {
-    const mkLeg = (side: Side, callId: string, flow: Target): Leg => ({ side, callId, flow, remoteTarget: undefined, routeSet: [], cseqOffset: 0, lastCseq: 0 });
+    const mkLeg = (side: Side, callId: string, flow: Target): Leg => ({
+      side,
+      callId,
+      flow,
+      remoteTarget: undefined,
+      routeSet: [],
+      cseqOffset: 0,
+      lastCseq: 0,
+    });
     const call: Call = {
       id: `c${newId()}`,
       createdAt: p.now,
@@ -767,7 +828,11 @@ export class B2bua implements ClientTransactionUser {
 
   private publicListenerFor(flow: Target): ListenerInfo | undefined {
     const ls = this.deps.listeners();
-    return ls.find((l) => l.id === flow.listenerId) ?? ls.find((l) => !l.id.startsWith('pbx') && l.transport === flow.transport) ?? ls.find((l) => !l.id.startsWith('pbx'));
+    return (
+      ls.find((l) => l.id === flow.listenerId) ??
+      ls.find((l) => !l.id.startsWith('pbx') && l.transport === flow.transport) ??
+      ls.find((l) => !l.id.startsWith('pbx'))
+    );
   }
 
   private insideHosts(): string[] {

@@ -5,8 +5,8 @@
  */
 import type { MediaControl, MediaSessionHandle } from '../media/control.ts';
 import { mediaEndpointOf, parseSdp, type RelayTarget, rewriteForRelay, serializeSdp } from '../sdp/index.ts';
-import type { Call, Side } from './calls.ts';
 import type { MediaHook } from './b2bua.ts';
+import type { Call, Side } from './calls.ts';
 
 export interface MediaAnchorOptions {
   /** Address written into SDP sent to clients. */
@@ -73,7 +73,11 @@ export function createMediaAnchor(control: MediaControl, opts: MediaAnchorOption
           continue;
         }
         const mux = ep?.rtcpMux === true;
-        targets.push(mux ? { address: advertise(to), port: leg.localPort } : { address: advertise(to), port: leg.localPort, rtcpPort: leg.localRtcpPort });
+        targets.push(
+          mux
+            ? { address: advertise(to), port: leg.localPort }
+            : { address: advertise(to), port: leg.localPort, rtcpPort: leg.localRtcpPort },
+        );
       }
       // Plain RTP relay for now: the other side's ICE, DTLS and SDES details never cross the border.
       const out = rewriteForRelay(sdp, targets, {

@@ -6,8 +6,9 @@
  * time out (Timers B/F) and generate the hop-by-hop ACK for non-2xx INVITE responses (§17.1.1.3).
  * The transaction layer knows nothing of dialogs or topology; the proxy core is its transaction user.
  */
-import type { Clock, TimerHandle } from '../core/clock.ts';
+
 import { BoundedMap } from '../core/bounded-map.ts';
+import type { Clock, TimerHandle } from '../core/clock.ts';
 import type { SipMessage } from '../sip/types.ts';
 import type { Source, Target } from '../transport/types.ts';
 

@@ -8,8 +8,8 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { type Daemon, startDaemon } from '../../src/main.ts';
 import { silentLogger } from '../../src/core/log.ts';
+import { type Daemon, startDaemon } from '../../src/main.ts';
 
 const PUBLIC_IP = '127.0.0.1';
 const INSIDE_IP = '127.0.0.2';
@@ -78,9 +78,19 @@ function autoAnswer(pbx: Peer, opts: { answer: boolean }) {
     const method = m.split(' ', 1)[0];
     if (m.startsWith('SIP/2.0') || method === 'ACK') return;
     const vias = m.split('\r\n').filter((l) => /^(via|v)\s*:/i.test(l));
-    const common = [...vias, `From: ${header(m, 'From')}`, `To: ${header(m, 'To')}${method === 'INVITE' || method === 'REGISTER' ? ';tag=pbxtag1' : ''}`, `Call-ID: ${header(m, 'Call-ID')}`, `CSeq: ${header(m, 'CSeq')}`];
+    const common = [
+      ...vias,
+      `From: ${header(m, 'From')}`,
+      `To: ${header(m, 'To')}${method === 'INVITE' || method === 'REGISTER' ? ';tag=pbxtag1' : ''}`,
+      `Call-ID: ${header(m, 'Call-ID')}`,
+      `CSeq: ${header(m, 'CSeq')}`,
+    ];
     const reply = (status: string, extra: string[] = [], body = '') =>
-      pbx.sock.send(Buffer.from([`SIP/2.0 ${status}`, ...common, ...extra, `Content-Length: ${body.length}`, '', body].join('\r\n')), rinfo.port, rinfo.address);
+      pbx.sock.send(
+        Buffer.from([`SIP/2.0 ${status}`, ...common, ...extra, `Content-Length: ${body.length}`, '', body].join('\r\n')),
+        rinfo.port,
+        rinfo.address,
+      );
     if (method === 'INVITE') {
       if (!opts.answer) {
         reply('180 Ringing', [`Contact: <sip:pbx@${PBX_IP}:${pbx.port}>`]);
@@ -88,7 +98,16 @@ function autoAnswer(pbx: Peer, opts: { answer: boolean }) {
       }
       const sdp = `v=0\r\no=- 1 1 IN IP4 ${PBX_IP}\r\ns=-\r\nc=IN IP4 ${PBX_IP}\r\nt=0 0\r\nm=audio 40000 RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\n`;
       reply('180 Ringing', [`Contact: <sip:pbx@${PBX_IP}:${pbx.port}>`]);
-      reply('200 OK', [`Contact: <sip:pbx@${PBX_IP}:${pbx.port}>`, 'Record-Route: <sip:10.9.9.9;lr>', 'Server: Asterisk PBX 20.1', 'Content-Type: application/sdp'], sdp);
+      reply(
+        '200 OK',
+        [
+          `Contact: <sip:pbx@${PBX_IP}:${pbx.port}>`,
+          'Record-Route: <sip:10.9.9.9;lr>',
+          'Server: Asterisk PBX 20.1',
+          'Content-Type: application/sdp',
+        ],
+        sdp,
+      );
     } else if (method === 'CANCEL') {
       reply('200 OK');
     } else {

@@ -11,7 +11,15 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { type PalisadeHandle, startPalisade } from './harness/daemon.ts';
 import { delay } from './harness/proc.ts';
-import { readSippMessages, runRegisterThenAnswer, runSipp, type SippResult, type SippUasHandle, selectMessages, startSippUas } from './harness/sipp.ts';
+import {
+  readSippMessages,
+  runRegisterThenAnswer,
+  runSipp,
+  type SippResult,
+  type SippUasHandle,
+  selectMessages,
+  startSippUas,
+} from './harness/sipp.ts';
 import { type StunnelHandle, startStunnel } from './harness/stunnel.ts';
 
 const PUBLIC = '127.0.0.1';
@@ -87,7 +95,8 @@ describe('SIPp → Palisade → SIPp', () => {
       try {
         await d.waitReady();
         const port = await publicPort(d, transport);
-        if (transport === 'tls') stunnel = await startStunnel({ mode: 'client', connect: `${PUBLIC}:${port}`, workDir: await dir('tls-stunnel') });
+        if (transport === 'tls')
+          stunnel = await startStunnel({ mode: 'client', connect: `${PUBLIC}:${port}`, workDir: await dir('tls-stunnel') });
         const r = await runSipp({
           scenario: 'uac-call.xml',
           transport: transport === 'udp' ? 'u1' : 't1',
@@ -139,7 +148,11 @@ describe('SIPp → Palisade → SIPp', () => {
         // SIPp with t1 uses one connection: the INVITE can only have come back over the registration's flow.
         const invite = selectMessages(phone.messages, 'received', /^INVITE /)[0];
         assert.ok(invite);
-        assert.match(invite.startLine, /^INVITE sip:carol@127\.0\.0\.1:\d+;transport=TCP SIP\/2\.0$/, 'Request-URI is the phone’s own Contact');
+        assert.match(
+          invite.startLine,
+          /^INVITE sip:carol@127\.0\.0\.1:\d+;transport=TCP SIP\/2\.0$/,
+          'Request-URI is the phone’s own Contact',
+        );
         for (const m of selectMessages(phone.messages, 'received', /./)) {
           assert.ok(!m.text.includes(PBX) && !m.text.includes(INSIDE), `inside address leaked:\n${m.text}`);
           assert.ok(!/^Call-ID:\s*orig\/\/\//im.test(m.text), 'the PBX’s Call-ID leaked');
@@ -161,7 +174,18 @@ describe('SIPp → Palisade → SIPp', () => {
       await d.waitReady();
       const port = await publicPort(d, 'udp');
       const call = async (name: string, calls: number) =>
-        runSipp({ scenario: 'uac-call.xml', transport: 'u1', localIp: PUBLIC, remote: `${PUBLIC}:${port}`, service: '100', rate: 20, maxCalls: calls, recvTimeoutMs: 5000, wallTimeoutMs: 30_000, workDir: await dir(name) });
+        runSipp({
+          scenario: 'uac-call.xml',
+          transport: 'u1',
+          localIp: PUBLIC,
+          remote: `${PUBLIC}:${port}`,
+          service: '100',
+          rate: 20,
+          maxCalls: calls,
+          recvTimeoutMs: 5000,
+          wallTimeoutMs: 30_000,
+          workDir: await dir(name),
+        });
       const before = await call('kill-a', 10);
       assert.equal(before.failed, 0, explain(before));
       await uas.stop(); // the PBX is gone (its port is closed)
@@ -179,7 +203,13 @@ describe('SIPp → Palisade → SIPp', () => {
       assert.equal(answers.length, 5, explain(during));
       assert.match(answers[0]?.text ?? '', /^Retry-After:\s*\d+/im);
       // The PBX returns on the same address and port.
-      uas = await startSippUas({ scenario: 'uas-call.xml', transport: 'u1', localIp: PBX, localPort: pbxPort, workDir: await dir('kill-uas2') });
+      uas = await startSippUas({
+        scenario: 'uas-call.xml',
+        transport: 'u1',
+        localIp: PBX,
+        localPort: pbxPort,
+        workDir: await dir('kill-uas2'),
+      });
       const upBy = Date.now() + 5000;
       while (!pbxUp && Date.now() < upBy) {
         await delay(100);

@@ -36,13 +36,20 @@ function msg(opts: { method?: string; uri?: string; mf?: string; branch?: string
   return r.value;
 }
 
-const stage = createSanityStage({ ownBranchPrefix: 'z9hG4bKpalX', isForUs: (m) => m.uri().ok && (m.uri() as { ok: true; value: { user: string | undefined } }).value.user === undefined });
+const stage = createSanityStage({
+  ownBranchPrefix: 'z9hG4bKpalX',
+  isForUs: (m) => m.uri().ok && (m.uri() as { ok: true; value: { user: string | undefined } }).value.user === undefined,
+});
 const run = (m: ReturnType<typeof msg>): Verdict => stage.run({ msg: m, source, side: 'public', now: 0 });
 
 test('sanity verdicts', () => {
   assert.equal(run(msg()).kind, 'continue');
   assert.deepEqual(run(msg({ mf: '0' })), { kind: 'reply', status: 483, reason: 'Too Many Hops' });
-  assert.equal(run(msg({ method: 'OPTIONS', uri: 'sip:192.0.2.1', mf: '0' })).kind, 'continue', 'OPTIONS to us with MF 0 is answered (§11)');
+  assert.equal(
+    run(msg({ method: 'OPTIONS', uri: 'sip:192.0.2.1', mf: '0' })).kind,
+    'continue',
+    'OPTIONS to us with MF 0 is answered (§11)',
+  );
   assert.deepEqual(run(msg({ branch: 'z9hG4bKpalX.1' })), { kind: 'reply', status: 482, reason: 'Loop Detected' });
   assert.deepEqual(run(msg({ uri: 'http://example.com/' })), { kind: 'reply', status: 416, reason: 'Unsupported URI Scheme' });
 });

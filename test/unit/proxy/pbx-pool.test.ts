@@ -3,7 +3,14 @@ import { test } from 'node:test';
 import { PbxPool, type PbxTargetConfig } from '../../../src/proxy/pbx-pool.ts';
 
 const probe = { intervalMs: 1000, timeoutMs: 500, failuresToDown: 2, successesToUp: 2 };
-const t = (name: string, host: string, priority: number): PbxTargetConfig => ({ name, host, port: 5060, transport: 'udp', priority, tlsVerify: true });
+const t = (name: string, host: string, priority: number): PbxTargetConfig => ({
+  name,
+  host,
+  port: 5060,
+  transport: 'udp',
+  priority,
+  tlsVerify: true,
+});
 
 test('picks the lowest priority that is up, round-robin among equals, and fails over', () => {
   const pool = new PbxPool([t('a', '10.0.0.1', 1), t('b', '10.0.0.2', 1), t('c', '10.0.0.3', 5)], probe, 'pbx', 0);

@@ -8,7 +8,11 @@ test('tokens are stable per (aor, contact) and differ otherwise', () => {
   const s = new RegistrationStore(10, Buffer.alloc(32, 1));
   assert.equal(s.tokenFor('sip:a@x', 'sip:a@1.2.3.4'), s.tokenFor('sip:a@x', 'sip:a@1.2.3.4'));
   assert.notEqual(s.tokenFor('sip:a@x', 'sip:a@1.2.3.4'), s.tokenFor('sip:a@x', 'sip:a@1.2.3.5'));
-  assert.notEqual(new RegistrationStore(10, Buffer.alloc(32, 2)).tokenFor('sip:a@x', 'c'), s.tokenFor('sip:a@x', 'c'), 'keyed by the node secret');
+  assert.notEqual(
+    new RegistrationStore(10, Buffer.alloc(32, 2)).tokenFor('sip:a@x', 'c'),
+    s.tokenFor('sip:a@x', 'c'),
+    'keyed by the node secret',
+  );
 });
 
 test('expiry, connection loss, AOR removal and the bound', () => {

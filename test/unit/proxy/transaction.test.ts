@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { ManualClock } from '../../../src/core/clock.ts';
-import { ClientTransaction, serverKey, TransactionLayer } from '../../../src/proxy/transaction.ts';
+import { type ClientTransaction, serverKey, TransactionLayer } from '../../../src/proxy/transaction.ts';
 import { buildResponseTo, createRequest } from '../../../src/sip/build.ts';
 import type { SipMessage } from '../../../src/sip/types.ts';
 import type { Source, Target } from '../../../src/transport/types.ts';
@@ -163,7 +163,16 @@ test('server INVITE: retransmission repeats the last response; Timer G over UDP 
 test('the transaction table is bounded and evicted transactions stop their timers', () => {
   const clock = new ManualClock();
   let sends = 0;
-  const layer = new TransactionLayer({ clock, timers: T, send: () => (sends++, true), maxTransactions: 3, buildAck: () => undefined });
+  const layer = new TransactionLayer({
+    clock,
+    timers: T,
+    send: () => {
+      sends++;
+      return true;
+    },
+    maxTransactions: 3,
+    buildAck: () => undefined,
+  });
   const tu = { onResponse: () => {}, onTimeout: () => {} };
   for (let i = 0; i < 10; i++) layer.createClient(`b${i}`, request('OPTIONS', `b${i}`), udpTarget, tu).start();
   assert.equal(layer.activeClients, 3);
