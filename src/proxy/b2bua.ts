@@ -264,7 +264,9 @@ export class B2bua implements ClientTransactionUser {
     if (!pbxListener) return this.respondLocal(st, 500, 'Server Internal Error');
     const outsideCallId = req.callId() as string;
     const now = this.deps.clock.now();
-    const insideCallId = derivedId(this.deps.secret, `o:${outsideCallId}`);
+    // REGISTER refreshes reuse their Call-ID and the registrar expects the same inside (RFC 3261 §10.2.4), so that
+    // one is derived; every other request gets a fresh random id (cheaper than an HMAC per call).
+    const insideCallId = method === 'REGISTER' ? derivedId(this.deps.secret, `o:${outsideCallId}`) : newId();
     const existing = this.calls.find('public', outsideCallId);
     if (existing && existing.state !== 'terminated') {
       // A new transaction on a known non-dialog record (REGISTER refresh with the same Call-ID): reuse it.
