@@ -131,11 +131,14 @@ export function parseAuthParams(input: unknown): Result<ParsedAuthParams, Digest
     if (s.charCodeAt(i) === Ch.Quote) {
       quoted = true;
       i++;
+      // Copy runs of plain characters with one slice; only quoted-pairs break a run.
       let out = '';
+      let runStart = i;
       let closed = false;
       while (i < s.length) {
         const c = s.charCodeAt(i);
         if (c === Ch.Quote) {
+          out += s.slice(runStart, i);
           closed = true;
           i++;
           break;
@@ -144,14 +147,13 @@ export function parseAuthParams(input: unknown): Result<ParsedAuthParams, Digest
           const n = s.charCodeAt(i + 1);
           // quoted-pair excludes CR and LF; a dangling backslash at the end is unterminated.
           if (Number.isNaN(n) || n === Ch.Cr || n === Ch.Lf || n > 0x7f) return err({ code: 'AUTH_BAD_SYNTAX', offset: i, param: name });
-          out += s[i + 1];
+          out += s.slice(runStart, i) + s[i + 1];
           i += 2;
+          runStart = i;
           continue;
         }
         // qdtext: LWS / %x21 / %x23-5B / %x5D-7E / UTF8-NONASCII; other controls are refused.
-        if (c < 0x20 && c !== Ch.Tab && c !== Ch.Cr && c !== Ch.Lf) return err({ code: 'AUTH_BAD_SYNTAX', offset: i, param: name });
-        if (c === 0x7f) return err({ code: 'AUTH_BAD_SYNTAX', offset: i, param: name });
-        out += s[i];
+        if ((c < 0x20 && c !== Ch.Tab && c !== Ch.Cr && c !== Ch.Lf) || c === 0x7f) return err({ code: 'AUTH_BAD_SYNTAX', offset: i, param: name });
         i++;
       }
       if (!closed) return err({ code: 'AUTH_BAD_SYNTAX', offset: i, param: name });

@@ -144,7 +144,9 @@ export function verifyAuthorization(input: VerifyInput): AuthVerdict {
 
   const credential = input.credential !== undefined && input.credential.user === cred.username && input.credential.realm === input.realm ? input.credential : undefined;
   const storedHa1 = credential?.ha1[hash];
-  const ha1 = storedHa1 ?? dummyHa1(input.secrets[0], hash);
+  // Computed on both paths, so a cache miss costs known and unknown users the same.
+  const dummy = dummyHa1(input.secrets[0], hash);
+  const ha1 = storedHa1 ?? dummy;
   const expected = computeResponse({
     algorithm,
     ha1,

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import fc from 'fast-check';
 import { type Credential, StaticCredentialSource } from '../../../src/auth/credentials.ts';
 import { computeAllHa1, computeResponse, type DigestAlgorithm, type DigestQop, hashOf, hexDigest } from '../../../src/auth/digest.ts';
 import { createNonce, DEFAULT_NONCE_TTL_MS, NonceCountTracker } from '../../../src/auth/nonce.ts';
@@ -246,5 +247,38 @@ describe('authenticate and selectCredentials', () => {
     assert.equal(s.realm, REALM);
     assert.equal(selectCredentials([theirs], REALM), undefined);
     assert.equal(selectCredentials(['bad', theirs], REALM), 'bad');
+  });
+});
+
+describe('verifyAuthorization never throws', () => {
+  it('on any string as Authorization (property)', () => {
+    const { base } = setup();
+    const known = cred('alice');
+    fc.assert(
+      fc.property(fc.string({ maxLength: 400, unit: 'binary' }), fc.boolean(), (header, withUser) => {
+        const v = verifyAuthorization(base(header, withUser ? known : undefined));
+        assert.ok(v.kind === 'fail' || v.kind === 'challenge');
+      }),
+      { numRuns: 1500 },
+    );
+  });
+
+  it('on well-formed headers with arbitrary parameter values (property)', () => {
+    const { base, nonce } = setup();
+    const known = cred('alice');
+    const value = fc.string({ maxLength: 40 }).map((x) => `"${x.replace(/[\\"]/g, '')}"`);
+    fc.assert(
+      fc.property(
+        fc.record({ username: value, realm: fc.constantFrom('"palisade"', '"x"'), uri: value, response: fc.constantFrom(`"${'a'.repeat(64)}"`, '"00"', 'zz'), algorithm: fc.constantFrom('SHA-256', 'MD5', 'SHA-512-256-sess', 'foo'), qop: fc.constantFrom('auth', 'auth-int', 'x'), nc: fc.constantFrom('00000001', 'ffffffff', '1'), cnonce: value }),
+        fc.boolean(),
+        (p, realNonce) => {
+          const parts = Object.entries(p).map(([k, v]) => `${k}=${v}`);
+          parts.push(`nonce="${realNonce ? nonce : 'bogus'}"`);
+          const v = verifyAuthorization(base(`Digest ${parts.join(', ')}`, known, { allowMd5: true }));
+          assert.ok(v.kind === 'fail' || v.kind === 'challenge');
+        },
+      ),
+      { numRuns: 1500 },
+    );
   });
 });
