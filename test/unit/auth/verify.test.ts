@@ -227,6 +227,41 @@ describe('verifyAuthorization', () => {
   });
 });
 
+describe('nonce-count state and replies', () => {
+  it('a nonce forgotten by the bounded tracker comes back as stale=true, never as a reopened replay window', () => {
+    const clock = new ManualClock();
+    const nonceCounts = new NonceCountTracker(1);
+    const c = cred('alice');
+    const n1 = createNonce({ secret, realm: REALM, source: SRC, nowMs: clock.wallNow() });
+    clock.advance(10);
+    const n2 = createNonce({ secret, realm: REALM, source: SRC, nowMs: clock.wallNow() });
+    const input = (header: string): VerifyInput => ({
+      method: 'REGISTER',
+      requestUri: 'sip:palisade.example',
+      header,
+      credential: c,
+      realm: REALM,
+      now: clock.wallNow(),
+      source: SRC,
+      allowMd5: false,
+      secrets: [secret],
+      nonceCounts,
+    });
+    assert.equal(verifyAuthorization(input(authorization({ nonce: n1 }))).kind, 'ok');
+    assert.equal(verifyAuthorization(input(authorization({ nonce: n2 }))).kind, 'ok');
+    assert.equal(nonceCounts.evictions, 1);
+    assert.deepEqual(verifyAuthorization(input(authorization({ nonce: n1 }))), { kind: 'challenge', stale: true });
+  });
+
+  it('replyFor: one reply for every credential failure, 400 for syntax, accept for ok', () => {
+    const same = ['unknown_user', 'bad_password', 'disabled', 'algorithm_not_allowed', 'replay', 'bad_realm'] as const;
+    for (const reason of same) assert.deepEqual(replyFor({ kind: 'fail', reason }), { kind: 'challenge', stale: false }, reason);
+    assert.deepEqual(replyFor({ kind: 'fail', reason: 'bad_uri' }), { kind: 'reject', status: 400 });
+    assert.deepEqual(replyFor({ kind: 'challenge', stale: true }), { kind: 'challenge', stale: true });
+    assert.deepEqual(replyFor({ kind: 'ok', user: 'a', credential: cred('a'), algorithm: 'SHA-256' }), { kind: 'accept' });
+  });
+});
+
 describe('authenticate and selectCredentials', () => {
   it('looks the user up through a CredentialSource', async () => {
     const { base, nonce } = setup();
