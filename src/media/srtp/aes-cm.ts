@@ -38,6 +38,8 @@ class Slot {
   count = 0;
   bpp = 0;
   ks: Buffer = Buffer.alloc(0);
+  /** `ks` as 32-bit words when it is 4-byte aligned, for word-wise XOR. */
+  ksWords: Int32Array<ArrayBufferLike> | null = null;
   batch = 1;
   used = 0;
   /** Largest packet (in blocks) seen since the last refill. */
@@ -54,6 +56,10 @@ export class AesCmKeystream {
   private views: Buffer[] = [];
   private readonly slots: Slot[] = [];
   private nextSlot = 0;
+  private ab1: ArrayBufferLike | null = null;
+  private words1: Int32Array<ArrayBufferLike> = new Int32Array(0);
+  private ab2: ArrayBufferLike | null = null;
+  private words2: Int32Array<ArrayBufferLike> = new Int32Array(0);
 
   constructor(sessionKey: Uint8Array, sessionSalt: Uint8Array) {
     this.ecb = createCipheriv('aes-128-ecb', sessionKey, null);
@@ -98,8 +104,34 @@ export class AesCmKeystream {
     }
     slot.used++;
     const ks = slot.ks;
-    const off = k * slot.bpp * 16 - start;
-    for (let i = start; i < end; i++) dst[dstStart - start + i] = src[i]! ^ ks[off + i]!;
+    const ksAt = k * slot.bpp * 16;
+    const kw = slot.ksWords;
+    const sAbs = src.byteOffset + start;
+    const dAbs = dst.byteOffset + dstStart;
+    let done = 0;
+    if (kw !== null && len >= 32 && ((sAbs | dAbs) & 3) === 0) {
+      // Word-wise XOR: a quarter of the loads and stores of the byte loop.
+      const sw = this.wordsOf(src.buffer);
+      const dw = this.wordsOf(dst.buffer);
+      const n = len >>> 2;
+      const si = sAbs >>> 2;
+      const di = dAbs >>> 2;
+      const ki = (ks.byteOffset + ksAt) >>> 2;
+      for (let i = 0; i < n; i++) dw[di + i] = sw[si + i]! ^ kw[ki + i]!;
+      done = n << 2;
+    }
+    for (let i = done; i < len; i++) dst[dstStart + i] = src[start + i]! ^ ks[ksAt + i]!;
+  }
+
+  /** 32-bit view of a whole ArrayBuffer, cached for the last two buffers seen (caller's in and out). */
+  private wordsOf(ab: ArrayBufferLike): Int32Array<ArrayBufferLike> {
+    if (ab === this.ab1) return this.words1;
+    if (ab === this.ab2) return this.words2;
+    this.ab2 = this.ab1;
+    this.words2 = this.words1;
+    this.ab1 = ab;
+    this.words1 = new Int32Array(ab, 0, ab.byteLength >>> 2);
+    return this.words1;
   }
 
   private slotFor(ssrc: number): Slot {
@@ -172,7 +204,9 @@ export class AesCmKeystream {
         w[q + 3] = w3 | (LITTLE_ENDIAN ? ((j >>> 8) << 16) | ((j & 0xff) << 24) : j);
       }
     }
-    slot.ks = this.ecb.update(this.view(total));
+    const ks = this.ecb.update(this.view(total));
+    slot.ks = ks;
+    slot.ksWords = (ks.byteOffset & 3) === 0 ? new Int32Array(ks.buffer, 0, ks.buffer.byteLength >>> 2) : null;
     slot.base = index;
     slot.count = count;
     slot.bpp = bpp;

@@ -68,3 +68,25 @@ test('in-order packets batched across ROC boundaries', () => {
     assert.deepEqual(out, reference(key, salt, 0xabcdef01, index, data), `index ${index}`);
   }
 });
+
+test('every source and destination alignment (word-wise and byte-wise XOR agree)', () => {
+  const key = randomBytes(16);
+  const salt = randomBytes(14);
+  const ks = new AesCmKeystream(key, salt);
+  let index = 100;
+  for (let so = 0; so < 8; so++) {
+    for (let dOff = 0; dOff < 8; dOff++) {
+      for (const len of [31, 32, 33, 160, 161, 163]) {
+        const src = Buffer.alloc(so + len + 8);
+        randomBytes(len).copy(src, so);
+        const dst = Buffer.alloc(dOff + len + 8, 0xee);
+        ks.xor(src, so, so + len, dst, dOff, 3, 0, index);
+        const want = reference(key, salt, 3, index, src.subarray(so, so + len));
+        assert.deepEqual(dst.subarray(dOff, dOff + len), want, `src ${so} dst ${dOff} len ${len}`);
+        assert.equal(dst[dOff + len], 0xee, 'nothing written past the end');
+        if (dOff > 0) assert.equal(dst[dOff - 1], 0xee, 'nothing written before the start');
+        index++;
+      }
+    }
+  }
+});
