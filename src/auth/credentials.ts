@@ -15,7 +15,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs';
-import { dirname, join, basename } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { parseDocument, stringify } from 'yaml';
 import { z } from 'zod';
 import { err, ok, type Result } from '../core/result.ts';
@@ -113,7 +113,9 @@ export function parseUsersYaml(text: string): Result<readonly Credential[], User
   try {
     const doc = parseDocument(text, { uniqueKeys: true });
     if (doc.errors.length > 0) {
-      return err(doc.errors.slice(0, 20).map((e) => ({ code: 'USERS_YAML' as const, path: '', message: e.message.split('\n')[0] ?? 'YAML error' })));
+      return err(
+        doc.errors.slice(0, 20).map((e) => ({ code: 'USERS_YAML' as const, path: '', message: e.message.split('\n')[0] ?? 'YAML error' })),
+      );
     }
     data = doc.toJS({ maxAliasCount: 100 }) ?? {};
   } catch {
@@ -121,7 +123,9 @@ export function parseUsersYaml(text: string): Result<readonly Credential[], User
   }
   const r = usersFileSchema.safeParse(data);
   if (!r.success) {
-    return err(r.error.issues.slice(0, 50).map((i) => ({ code: 'USERS_INVALID' as const, path: formatZodPath(i.path), message: i.message })));
+    return err(
+      r.error.issues.slice(0, 50).map((i) => ({ code: 'USERS_INVALID' as const, path: formatZodPath(i.path), message: i.message })),
+    );
   }
   return ok(
     Object.freeze(

@@ -85,7 +85,9 @@ const Ch = {
 function isTokenChar(c: number): boolean {
   if ((c >= 0x30 && c <= 0x39) || (c >= 0x41 && c <= 0x5a) || (c >= 0x61 && c <= 0x7a)) return true;
   // - . ! % * _ + ` ' ~
-  return c === 0x2d || c === 0x2e || c === 0x21 || c === 0x25 || c === 0x2a || c === 0x5f || c === 0x2b || c === 0x60 || c === 0x27 || c === 0x7e;
+  return (
+    c === 0x2d || c === 0x2e || c === 0x21 || c === 0x25 || c === 0x2a || c === 0x5f || c === 0x2b || c === 0x60 || c === 0x27 || c === 0x7e
+  );
 }
 
 function isWs(c: number): boolean {
@@ -153,7 +155,8 @@ export function parseAuthParams(input: unknown): Result<ParsedAuthParams, Digest
           continue;
         }
         // qdtext: LWS / %x21 / %x23-5B / %x5D-7E / UTF8-NONASCII; other controls are refused.
-        if ((c < 0x20 && c !== Ch.Tab && c !== Ch.Cr && c !== Ch.Lf) || c === 0x7f) return err({ code: 'AUTH_BAD_SYNTAX', offset: i, param: name });
+        if ((c < 0x20 && c !== Ch.Tab && c !== Ch.Cr && c !== Ch.Lf) || c === 0x7f)
+          return err({ code: 'AUTH_BAD_SYNTAX', offset: i, param: name });
         i++;
       }
       if (!closed) return err({ code: 'AUTH_BAD_SYNTAX', offset: i, param: name });

@@ -19,7 +19,14 @@ export type DigestAlgorithm = 'MD5' | 'MD5-sess' | 'SHA-256' | 'SHA-256-sess' | 
 export type DigestHash = 'md5' | 'sha256' | 'sha512_256';
 export type DigestQop = 'auth' | 'auth-int';
 
-export const DIGEST_ALGORITHMS: readonly DigestAlgorithm[] = ['MD5', 'MD5-sess', 'SHA-256', 'SHA-256-sess', 'SHA-512-256', 'SHA-512-256-sess'];
+export const DIGEST_ALGORITHMS: readonly DigestAlgorithm[] = [
+  'MD5',
+  'MD5-sess',
+  'SHA-256',
+  'SHA-256-sess',
+  'SHA-512-256',
+  'SHA-512-256-sess',
+];
 export const DIGEST_HASHES: readonly DigestHash[] = ['md5', 'sha256', 'sha512_256'];
 
 /** Hex digest length per hash. */

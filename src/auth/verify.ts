@@ -21,9 +21,17 @@
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import { assertNever } from '../core/assert-never.ts';
 import type { Credential, CredentialSource } from './credentials.ts';
-import { type DigestAlgorithm, DIGEST_HEX_LENGTH, type DigestHash, type DigestQop, computeResponse, hashOf, parseAlgorithm } from './digest.ts';
+import {
+  computeResponse,
+  DIGEST_HEX_LENGTH,
+  type DigestAlgorithm,
+  type DigestHash,
+  type DigestQop,
+  hashOf,
+  parseAlgorithm,
+} from './digest.ts';
 import { type DigestCredentials, parseDigestCredentials } from './digest-header.ts';
-import { type NonceCountTracker, DEFAULT_NONCE_TTL_MS, nonceIssuedAt, verifyNonce } from './nonce.ts';
+import { DEFAULT_NONCE_TTL_MS, type NonceCountTracker, nonceIssuedAt, verifyNonce } from './nonce.ts';
 
 export type AuthFailReason =
   | 'bad_password'
@@ -142,7 +150,10 @@ export function verifyAuthorization(input: VerifyInput): AuthVerdict {
   // Not our nonce (forged, other realm or other source): a fresh challenge, no user-dependent work done.
   if (nonceStatus === 'invalid') return { kind: 'challenge', stale: false };
 
-  const credential = input.credential !== undefined && input.credential.user === cred.username && input.credential.realm === input.realm ? input.credential : undefined;
+  const credential =
+    input.credential !== undefined && input.credential.user === cred.username && input.credential.realm === input.realm
+      ? input.credential
+      : undefined;
   const storedHa1 = credential?.ha1[hash];
   // Computed on both paths, so a cache miss costs known and unknown users the same.
   const dummy = dummyHa1(input.secrets[0], hash);
@@ -177,7 +188,10 @@ export function verifyAuthorization(input: VerifyInput): AuthVerdict {
  * REGISTER, 407 with Proxy-Authenticate otherwise), stale=false — so the wire never tells which one it was.
  * Syntax problems get 400 (RFC 2617 §3.2.2.5 for a digest-uri that names another resource).
  */
-export type AuthReply = { readonly kind: 'accept' } | { readonly kind: 'challenge'; readonly stale: boolean } | { readonly kind: 'reject'; readonly status: 400 };
+export type AuthReply =
+  | { readonly kind: 'accept' }
+  | { readonly kind: 'challenge'; readonly stale: boolean }
+  | { readonly kind: 'reject'; readonly status: 400 };
 
 export function replyFor(v: AuthVerdict): AuthReply {
   switch (v.kind) {

@@ -145,7 +145,14 @@ function save(ctx: CliContext, path: string, users: readonly Credential[]): numb
 
 function splitList(s: string | undefined): string[] {
   if (s === undefined) return [];
-  return [...new Set(s.split(',').map((x) => x.trim()).filter((x) => x !== ''))];
+  return [
+    ...new Set(
+      s
+        .split(',')
+        .map((x) => x.trim())
+        .filter((x) => x !== ''),
+    ),
+  ];
 }
 
 /** Reads the password (twice when prompting) and checks it; the message never contains it. */

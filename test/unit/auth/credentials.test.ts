@@ -32,7 +32,16 @@ const alice: Credential = {
   disabled: false,
   allowMd5: true,
 };
-const bob: Credential = { ...alice, user: 'bob', ha1: { sha256: computeAllHa1('bob', 'other', 'pw').sha256 }, realm: 'other', groups: [], aliases: [], allowMd5: false, disabled: true };
+const bob: Credential = {
+  ...alice,
+  user: 'bob',
+  ha1: { sha256: computeAllHa1('bob', 'other', 'pw').sha256 },
+  realm: 'other',
+  groups: [],
+  aliases: [],
+  allowMd5: false,
+  disabled: true,
+};
 
 describe('users file', () => {
   it('round-trips through an atomic 0600 write, with no clear password in it', () => {
@@ -71,7 +80,11 @@ describe('users file', () => {
     const cases: Array<[string, string, string]> = [
       [entry('    password: hunter2\n'), 'USERS_INVALID', 'users[0]'],
       ['users:\n  - user: alice\n    realm: palisade\n    ha1: { md5: XYZ }\n', 'USERS_INVALID', 'users[0].ha1.md5'],
-      ['users:\n  - user: alice\n    realm: palisade\n    ha1: { md5: ABCDEF0123456789ABCDEF0123456789 }\n', 'USERS_INVALID', 'users[0].ha1.md5'],
+      [
+        'users:\n  - user: alice\n    realm: palisade\n    ha1: { md5: ABCDEF0123456789ABCDEF0123456789 }\n',
+        'USERS_INVALID',
+        'users[0].ha1.md5',
+      ],
       ['users:\n  - user: alice\n    realm: palisade\n    ha1: {}\n', 'USERS_INVALID', 'users[0].ha1'],
       [`${entry('')}  - user: alice\n    realm: palisade\n    ha1: { md5: ${alice.ha1.md5} }\n`, 'USERS_INVALID', 'users[1].user'],
       ['users:\n  - user: "a:b"\n    realm: palisade\n    ha1: { sha256: x }\n', 'USERS_INVALID', 'users[0].user'],
@@ -83,7 +96,10 @@ describe('users file', () => {
       const r = parseUsersYaml(text);
       assert.ok(!r.ok, text);
       assert.equal(r.error[0]?.code, code, text);
-      assert.ok(r.error.some((e) => e.path === path), `${text} → ${JSON.stringify(r.error)}`);
+      assert.ok(
+        r.error.some((e) => e.path === path),
+        `${text} → ${JSON.stringify(r.error)}`,
+      );
       // Messages never echo values from the file.
       assert.ok(!r.error.some((e) => e.message.includes('hunter2')));
     }
@@ -95,7 +111,15 @@ describe('users file', () => {
     assert.equal(r.value.length, 0);
     const d = parseUsersYaml(`users:\n  - user: carol\n    realm: palisade\n    ha1: { sha512_256: ${'a'.repeat(64)} }\n`);
     assert.ok(d.ok);
-    assert.deepEqual(d.value[0], { user: 'carol', realm: 'palisade', ha1: { sha512_256: 'a'.repeat(64) }, groups: [], aliases: [], disabled: false, allowMd5: false });
+    assert.deepEqual(d.value[0], {
+      user: 'carol',
+      realm: 'palisade',
+      ha1: { sha512_256: 'a'.repeat(64) },
+      groups: [],
+      aliases: [],
+      disabled: false,
+      allowMd5: false,
+    });
   });
 
   it('StaticCredentialSource looks up by (user, realm) only', async () => {

@@ -174,7 +174,10 @@ describe('formatDigestChallenge', () => {
       formatDigestChallenge({ realm: 'palisade', nonce: 'abc', algorithm: 'SHA-256', qop: ['auth'], opaque: 'op', stale: true }),
       'Digest realm="palisade", nonce="abc", algorithm=SHA-256, qop="auth", opaque="op", stale=true',
     );
-    assert.equal(formatDigestChallenge({ realm: 'r', nonce: 'n', algorithm: 'MD5', stale: false }), 'Digest realm="r", nonce="n", algorithm=MD5');
+    assert.equal(
+      formatDigestChallenge({ realm: 'r', nonce: 'n', algorithm: 'MD5', stale: false }),
+      'Digest realm="r", nonce="n", algorithm=MD5',
+    );
   });
 
   it('escapes quotes and backslashes so the parser reads back the same value', () => {

@@ -1,7 +1,6 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { describe, it } from 'node:test';
-import { parseAuthParams } from '../../../src/auth/digest-header.ts';
 import {
   buildChallenges,
   computeAllHa1,
@@ -12,6 +11,7 @@ import {
   hexDigest,
   parseAlgorithm,
 } from '../../../src/auth/digest.ts';
+import { parseAuthParams } from '../../../src/auth/digest-header.ts';
 
 const md5 = (s: string) => createHash('md5').update(s).digest('hex');
 
@@ -57,7 +57,13 @@ describe('digest computations', () => {
 
   it('RFC 2069 §2.4: legacy response without qop', () => {
     const ha1 = computeHa1('md5', 'Mufasa', 'testrealm@host.com', 'CircleOfLife');
-    const r = computeResponse({ algorithm: 'MD5', ha1, nonce: 'dcd98b7102dd2f0e8b11d0f600bfb0c093', method: 'GET', uri: '/dir/index.html' });
+    const r = computeResponse({
+      algorithm: 'MD5',
+      ha1,
+      nonce: 'dcd98b7102dd2f0e8b11d0f600bfb0c093',
+      method: 'GET',
+      uri: '/dir/index.html',
+    });
     assert.equal(r, '1949323746fe6a43ef61f9606e7febea');
   });
 
@@ -73,9 +79,21 @@ describe('digest computations', () => {
     const sessHa1 = md5(`${ha1}:n:c`);
     const ha2 = md5('REGISTER:sip:r');
     const expected = md5(`${sessHa1}:n:00000002:c:auth:${ha2}`);
-    const got = computeResponse({ algorithm: 'MD5-sess', ha1, nonce: 'n', cnonce: 'c', nc: '00000002', qop: 'auth', method: 'REGISTER', uri: 'sip:r' });
+    const got = computeResponse({
+      algorithm: 'MD5-sess',
+      ha1,
+      nonce: 'n',
+      cnonce: 'c',
+      nc: '00000002',
+      qop: 'auth',
+      method: 'REGISTER',
+      uri: 'sip:r',
+    });
     assert.equal(got, expected);
-    assert.notEqual(got, computeResponse({ algorithm: 'MD5', ha1, nonce: 'n', cnonce: 'c', nc: '00000002', qop: 'auth', method: 'REGISTER', uri: 'sip:r' }));
+    assert.notEqual(
+      got,
+      computeResponse({ algorithm: 'MD5', ha1, nonce: 'n', cnonce: 'c', nc: '00000002', qop: 'auth', method: 'REGISTER', uri: 'sip:r' }),
+    );
   });
 
   it('auth-int puts H(body) into HA2 (RFC 7616 §3.4.3)', () => {
@@ -83,7 +101,16 @@ describe('digest computations', () => {
     const body = 'v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\n';
     const ha2 = md5(`INVITE:sip:bob@r:${md5(body)}`);
     const expected = md5(`${ha1}:n:00000001:c:auth-int:${ha2}`);
-    const base = { algorithm: 'MD5' as const, ha1, nonce: 'n', cnonce: 'c', nc: '00000001', qop: 'auth-int' as const, method: 'INVITE', uri: 'sip:bob@r' };
+    const base = {
+      algorithm: 'MD5' as const,
+      ha1,
+      nonce: 'n',
+      cnonce: 'c',
+      nc: '00000001',
+      qop: 'auth-int' as const,
+      method: 'INVITE',
+      uri: 'sip:bob@r',
+    };
     assert.equal(computeResponse({ ...base, body }), expected);
     assert.equal(computeResponse({ ...base, body: Buffer.from(body) }), expected);
     assert.notEqual(computeResponse({ ...base, body: `${body} ` }), expected);

@@ -13,7 +13,16 @@ const secret = Buffer.alloc(32, 1);
 const PASSWORD = 'correct horse';
 
 function cred(user: string, extra: Partial<Credential> = {}): Credential {
-  return { user, realm: REALM, ha1: computeAllHa1(user, REALM, PASSWORD), groups: [], aliases: [], disabled: false, allowMd5: false, ...extra };
+  return {
+    user,
+    realm: REALM,
+    ha1: computeAllHa1(user, REALM, PASSWORD),
+    groups: [],
+    aliases: [],
+    disabled: false,
+    allowMd5: false,
+    ...extra,
+  };
 }
 
 interface ClientOpts {
@@ -127,7 +136,16 @@ describe('verifyAuthorization', () => {
   it('the dummy HA1 of unknown users cannot be guessed (no all-zero or unkeyed HA1 passes)', () => {
     const { base, nonce } = setup();
     for (const ha1 of ['0'.repeat(64), hexDigest('sha256', 'mallory:palisade:')]) {
-      const response = computeResponse({ algorithm: 'SHA-256', ha1, nonce, method: 'REGISTER', uri: 'sip:palisade.example', qop: 'auth', nc: '00000001', cnonce: 'c' });
+      const response = computeResponse({
+        algorithm: 'SHA-256',
+        ha1,
+        nonce,
+        method: 'REGISTER',
+        uri: 'sip:palisade.example',
+        qop: 'auth',
+        nc: '00000001',
+        cnonce: 'c',
+      });
       const h = `Digest username="mallory", realm="palisade", nonce="${nonce}", uri="sip:palisade.example", response="${response}", algorithm=SHA-256, qop=auth, nc=00000001, cnonce="c"`;
       assert.deepEqual(verifyAuthorization(base(h, undefined)), { kind: 'fail', reason: 'unknown_user' });
     }
@@ -223,7 +241,11 @@ describe('verifyAuthorization', () => {
   it('a user without the requested HA1 fails after the same work', () => {
     const { base, nonce } = setup();
     const c = cred('alice', { ha1: { md5: computeAllHa1('alice', REALM, PASSWORD).md5 } });
-    assert.deepEqual(verifyAuthorization(base(authorization({ nonce }), c)), { kind: 'fail', reason: 'algorithm_not_allowed', user: 'alice' });
+    assert.deepEqual(verifyAuthorization(base(authorization({ nonce }), c)), {
+      kind: 'fail',
+      reason: 'algorithm_not_allowed',
+      user: 'alice',
+    });
   });
 });
 
@@ -268,7 +290,10 @@ describe('authenticate and selectCredentials', () => {
     const source = new StaticCredentialSource([cred('alice')]);
     const { credential: _c, header: _h, ...rest } = base(undefined, undefined);
     assert.equal((await authenticate(source, { ...rest, header: authorization({ nonce }) })).kind, 'ok');
-    assert.deepEqual(await authenticate(source, { ...rest, header: authorization({ nonce, user: 'eve', nc: 2 }) }), { kind: 'fail', reason: 'unknown_user' });
+    assert.deepEqual(await authenticate(source, { ...rest, header: authorization({ nonce, user: 'eve', nc: 2 }) }), {
+      kind: 'fail',
+      reason: 'unknown_user',
+    });
     assert.deepEqual(await authenticate(source, { ...rest, header: undefined }), { kind: 'challenge', stale: false });
     assert.deepEqual(await authenticate(source, { ...rest, header: 'garbage' }), { kind: 'fail', reason: 'malformed' });
   });
@@ -304,7 +329,16 @@ describe('verifyAuthorization never throws', () => {
     const value = fc.string({ maxLength: 40 }).map((x) => `"${x.replace(/[\\"]/g, '')}"`);
     fc.assert(
       fc.property(
-        fc.record({ username: value, realm: fc.constantFrom('"palisade"', '"x"'), uri: value, response: fc.constantFrom(`"${'a'.repeat(64)}"`, '"00"', 'zz'), algorithm: fc.constantFrom('SHA-256', 'MD5', 'SHA-512-256-sess', 'foo'), qop: fc.constantFrom('auth', 'auth-int', 'x'), nc: fc.constantFrom('00000001', 'ffffffff', '1'), cnonce: value }),
+        fc.record({
+          username: value,
+          realm: fc.constantFrom('"palisade"', '"x"'),
+          uri: value,
+          response: fc.constantFrom(`"${'a'.repeat(64)}"`, '"00"', 'zz'),
+          algorithm: fc.constantFrom('SHA-256', 'MD5', 'SHA-512-256-sess', 'foo'),
+          qop: fc.constantFrom('auth', 'auth-int', 'x'),
+          nc: fc.constantFrom('00000001', 'ffffffff', '1'),
+          cnonce: value,
+        }),
         fc.boolean(),
         (p, realNonce) => {
           const parts = Object.entries(p).map(([k, v]) => `${k}=${v}`);

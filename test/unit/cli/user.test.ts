@@ -6,13 +6,7 @@ import { after, before, describe, it } from 'node:test';
 import { Command } from 'commander';
 import { readUsersFile } from '../../../src/auth/credentials.ts';
 import { computeAllHa1 } from '../../../src/auth/digest.ts';
-import {
-  type PasswordReader,
-  registerUser,
-  runUserAdd,
-  runUserPasswd,
-  stripOneNewline,
-} from '../../../src/cli/commands/user.ts';
+import { type PasswordReader, registerUser, runUserAdd, runUserPasswd, stripOneNewline } from '../../../src/cli/commands/user.ts';
 import type { CliContext } from '../../../src/cli/context.ts';
 import { runCli } from '../../../src/cli/program.ts';
 
@@ -90,7 +84,10 @@ describe('palisade user', () => {
   it('add with --password-stdin writes all three HA1s, never the password, file 0600', async () => {
     const file = join(dir, 'a.yaml');
     const pw = passwords([], `${SECRET}\n`);
-    const r = await run(['user', 'add', 'alice', '--users', file, '--realm', 'pbx.example', '--groups', 'staff, sales,staff', '--password-stdin'], pw);
+    const r = await run(
+      ['user', 'add', 'alice', '--users', file, '--realm', 'pbx.example', '--groups', 'staff, sales,staff', '--password-stdin'],
+      pw,
+    );
     assert.equal(r.code, 0, r.err);
     assert.equal(pw.prompts, 0);
     assert.ok(!r.out.includes(SECRET) && !r.err.includes(SECRET));
@@ -146,8 +143,19 @@ describe('palisade user', () => {
     const file = join(dir, 'c.yaml');
     const c = capture();
     assert.equal(await runUserAdd(c.ctx, 'erin', { users: file, config: '/nonexistent', passwordStdin: true }, passwords([], 'one')), 0);
-    assert.equal(await runUserAdd(c.ctx, 'frank', { users: file, config: '/nonexistent', passwordStdin: true, realm: 'r2', allowMd5: true }, passwords([], 'two')), 0);
-    assert.equal(await runUserPasswd(c.ctx, 'erin', { users: file, config: '/nonexistent', passwordStdin: true }, passwords([], 'three')), 0);
+    assert.equal(
+      await runUserAdd(
+        c.ctx,
+        'frank',
+        { users: file, config: '/nonexistent', passwordStdin: true, realm: 'r2', allowMd5: true },
+        passwords([], 'two'),
+      ),
+      0,
+    );
+    assert.equal(
+      await runUserPasswd(c.ctx, 'erin', { users: file, config: '/nonexistent', passwordStdin: true }, passwords([], 'three')),
+      0,
+    );
     const u = readUsersFile(file);
     assert.ok(u.ok);
     assert.deepEqual(u.value[0]?.ha1, computeAllHa1('erin', 'palisade', 'three'));
@@ -205,7 +213,18 @@ describe('palisade user', () => {
     const policy = join(dir, 'palisade.yaml');
     writeFileSync(
       policy,
-      ['node:', `  dataDir: ${JSON.stringify(data)}`, 'listeners:', '  - transport: udp', '    port: 5060', 'pbx:', '  targets:', '    - name: pbx1', '      host: 127.0.0.1', ''].join('\n'),
+      [
+        'node:',
+        `  dataDir: ${JSON.stringify(data)}`,
+        'listeners:',
+        '  - transport: udp',
+        '    port: 5060',
+        'pbx:',
+        '  targets:',
+        '    - name: pbx1',
+        '      host: 127.0.0.1',
+        '',
+      ].join('\n'),
     );
     const r = await run(['user', 'add', 'ivan', '--config', policy, '--password-stdin'], passwords([], 'p'));
     assert.equal(r.code, 0, r.err);
