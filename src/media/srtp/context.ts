@@ -49,6 +49,12 @@ export interface SrtpContextOptions {
    * (touched every 256 packets) is forgotten and counted in `streamEvictions`.
    */
   readonly maxStreams?: number;
+  /**
+   * Master key lifetime in packets (SDES `|2^31` lifetime, RFC 4568 §6.1), counted separately for SRTP
+   * and SRTCP in each direction; past it protect/unprotect return KEY_EXHAUSTED. Default: the index
+   * space (2^48 SRTP, 2^31 SRTCP).
+   */
+  readonly keyLifetime?: number;
 }
 
 /** Plain counters, read by the metrics collector. */
@@ -106,7 +112,9 @@ export function createSrtpContext(opts: SrtpContextOptions): SrtpContext {
   if (!Number.isInteger(maxStreams) || maxStreams < 1) throw invalid('maxStreams', 'positive integer');
   const keys = deriveKeys(opts.profile, opts.masterKey, opts.masterSalt);
   const transform = createTransform(info, keys);
-  const ctx = new SrtpContextImpl(opts.profile, transform, replayWindow, maxStreams);
+  const keyLifetime = opts.keyLifetime ?? Number.MAX_SAFE_INTEGER;
+  if (!Number.isInteger(keyLifetime) || keyLifetime < 1) throw invalid('keyLifetime', 'positive integer');
+  const ctx = new SrtpContextImpl(opts.profile, transform, replayWindow, maxStreams, keyLifetime);
   keys.rtp.encKey.fill(0);
   keys.rtp.authKey.fill(0);
   keys.rtcp.encKey.fill(0);
@@ -152,6 +160,7 @@ class SrtpContextImpl implements SrtpContext {
     private readonly t: SrtpTransform,
     private readonly replayWindow: number,
     maxStreams: number,
+    private readonly keyLifetime: number,
   ) {
     this.rtpOverhead = t.rtpTagLength;
     this.rtcpOverhead = t.rtcpTagLength + 4;
@@ -166,6 +175,7 @@ class SrtpContextImpl implements SrtpContext {
     const hdr = rtpHeaderLength(rtp, len);
     if (hdr < 0) return hdr;
     if (out.length < len + this.t.rtpTagLength) return SrtpError.OUT_TOO_SMALL;
+    if (this.counters.protectedRtp >= this.keyLifetime) return SrtpError.KEY_EXHAUSTED;
     const seq = (rtp[2]! << 8) | rtp[3]!;
     const ssrc = rtp.readUInt32BE(8);
     let s = this.txRtp.get(ssrc);
@@ -201,6 +211,7 @@ class SrtpContextImpl implements SrtpContext {
     const hdr = rtpHeaderLength(srtp, len);
     if (hdr < 0) return hdr;
     if (out.length < len) return SrtpError.OUT_TOO_SMALL;
+    if (this.counters.unprotectedRtp >= this.keyLifetime) return SrtpError.KEY_EXHAUSTED;
     const seq = (srtp[2]! << 8) | srtp[3]!;
     const ssrc = srtp.readUInt32BE(8);
     const s = this.rxRtp.get(ssrc);
@@ -245,6 +256,7 @@ class SrtpContextImpl implements SrtpContext {
     if (len < 8) return SrtpError.TOO_SHORT;
     if (rtcp[0]! >>> 6 !== 2) return SrtpError.BAD_VERSION;
     if (out.length < len + this.rtcpOverhead) return SrtpError.OUT_TOO_SMALL;
+    if (this.counters.protectedRtcp >= this.keyLifetime) return SrtpError.KEY_EXHAUSTED;
     const ssrc = rtcp.readUInt32BE(4);
     let s = this.txRtcp.get(ssrc);
     if (s === undefined) {
@@ -265,6 +277,7 @@ class SrtpContextImpl implements SrtpContext {
     if (len < 8 + this.rtcpOverhead) return SrtpError.TOO_SHORT;
     if (srtcp[0]! >>> 6 !== 2) return SrtpError.BAD_VERSION;
     if (out.length < len - this.rtcpOverhead) return SrtpError.OUT_TOO_SMALL;
+    if (this.counters.unprotectedRtcp >= this.keyLifetime) return SrtpError.KEY_EXHAUSTED;
     const ssrc = srtcp.readUInt32BE(4);
     const word = srtcp.readUInt32BE(this.t.rtcpTrailerOffset(len));
     const index = word & MAX_SRTCP_INDEX;

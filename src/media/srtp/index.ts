@@ -1,4 +1,13 @@
-/** SRTP/SRTCP (RFC 3711, RFC 7714) on node:crypto: the public surface of src/media/srtp. */
+/**
+ * SRTP/SRTCP (RFC 3711, RFC 7714) on node:crypto: the public surface of src/media/srtp.
+ *
+ *   const keys = splitDtlsSrtpKeyMaterial(exported, profile, 'server');   // or parseCryptoAttribute(...)
+ *   if (!keys.ok) ...
+ *   const send = createSrtpContext({ profile, ...keys.value.local });
+ *   const recv = createSrtpContext({ profile, ...keys.value.remote });
+ *   const n = recv.unprotect(datagram, scratch);      // n < 0: SrtpError code, drop and count
+ *   const m = send.protect(scratch.subarray(0, n), out);
+ */
 export {
   createSrtpContext,
   DEFAULT_MAX_STREAMS,

@@ -36,7 +36,7 @@ export interface SdesCrypto {
   readonly profile: SrtpProfileName;
   readonly masterKey: Buffer;
   readonly masterSalt: Buffer;
-  /** Master key lifetime in packets, or null when absent. */
+  /** Master key lifetime in packets, or null when absent; pass it as `keyLifetime` to createSrtpContext. */
   readonly lifetime: number | null;
   /** WSH session parameter (replay window size hint, §6.3.7), or null. */
   readonly windowSizeHint: number | null;

@@ -230,6 +230,19 @@ test('an active stream is kept when the stream bound evicts', () => {
   assert.ok(Buffer.isBuffer(unprotect(rx, b)), 'B was forgotten');
 });
 
+test('keyLifetime (SDES lifetime) ends the key on both sides', () => {
+  const k = keysFor('AES_CM_128_HMAC_SHA1_80');
+  const tx = createSrtpContext({ profile: 'AES_CM_128_HMAC_SHA1_80', ...k, keyLifetime: 3 });
+  const rx = createSrtpContext({ profile: 'AES_CM_128_HMAC_SHA1_80', ...k, keyLifetime: 2 });
+  const p = [1, 2, 3].map((seq) => protect(tx, makeRtp(seq)));
+  assert.equal(tx.protect(makeRtp(4), OUT), SrtpError.KEY_EXHAUSTED);
+  assert.ok(Buffer.isBuffer(unprotect(rx, p[0]!)));
+  assert.ok(Buffer.isBuffer(unprotect(rx, p[1]!)));
+  assert.equal(unprotect(rx, p[2]!), SrtpError.KEY_EXHAUSTED);
+  for (let i = 0; i < 3; i++) assert.ok(tx.protectRtcp(makeRtcp(), OUT) > 0);
+  assert.equal(tx.protectRtcp(makeRtcp(), OUT), SrtpError.KEY_EXHAUSTED);
+});
+
 test('invalid options throw CONFIG_INVALID naming the field', () => {
   const k = keysFor('AES_CM_128_HMAC_SHA1_80');
   const cases: [Parameters<typeof createSrtpContext>[0], string][] = [
@@ -239,6 +252,7 @@ test('invalid options throw CONFIG_INVALID naming the field', () => {
     [{ profile: 'AES_CM_128_HMAC_SHA1_80', ...k, replayWindow: 32 }, 'replayWindow'],
     [{ profile: 'AES_CM_128_HMAC_SHA1_80', ...k, replayWindow: 40000 }, 'replayWindow'],
     [{ profile: 'AES_CM_128_HMAC_SHA1_80', ...k, maxStreams: 0 }, 'maxStreams'],
+    [{ profile: 'AES_CM_128_HMAC_SHA1_80', ...k, keyLifetime: 0 }, 'keyLifetime'],
     [{ profile: 'NULL_HMAC_SHA1_80' as 'AEAD_AES_128_GCM', ...k }, 'profile'],
   ];
   for (const [opts, field] of cases) {
