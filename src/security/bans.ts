@@ -132,12 +132,14 @@ interface Ban {
   lastOffenceAt: number | null;
   count: number;
   repeat: number;
-  /** Range bans: IPv4 ranges compare as unsigned 32-bit numbers, others as 128-bit values. */
+  /** Range bans: IPv4 ranges compare as unsigned 32-bit numbers, IPv6 ranges hextet by hextet. */
   v4: boolean;
   base4: number;
   mask4: number;
-  base: bigint;
-  mask: bigint;
+  base6: Uint16Array;
+  mask6: Uint16Array;
+  /** An IPv6 range that contains all of ::ffff:0:0/96 (e.g. ::/0) covers every IPv4 address. */
+  coversV4: boolean;
 }
 
 /** Exact sliding window: the last `size` weighted offences. Exact for deciding `sum >= size` because every
@@ -182,6 +184,14 @@ type Target =
   | { kind: 'address'; key: string; v4: boolean }
   | { kind: 'cidr'; text: string; v4: boolean; base: bigint; mask: bigint; base4: number; mask4: number };
 
+const NO_HEXTETS = new Uint16Array(0);
+
+function hextets(v: bigint): Uint16Array {
+  const out = new Uint16Array(8);
+  for (let i = 0; i < 8; i++) out[i] = Number((v >> BigInt((7 - i) * 16)) & 0xffffn);
+  return out;
+}
+
 export function createBanManager(o: BanManagerOptions): BanManager {
   const weights = resolveOffenceWeights(o.weights);
   const maxRetryPerUser = o.maxRetryPerUser ?? o.maxRetry;
@@ -218,6 +228,9 @@ export function createBanManager(o: BanManagerOptions): BanManager {
     emitUnban(b, 'evicted');
   });
   const ranges: Ban[] = [];
+  /** Addresses recently found inside a range ban → that ban: a flood from a banned range then costs one
+   *  Map lookup instead of a range walk and an allow-list check. Cleared whenever a range changes. */
+  const rangeHits = new BoundedMap<string, Ban>(4096);
 
   const wallOffset = (): number => clock.wallNow() - clock.now();
   function info(b: Ban, off = wallOffset()): BanInfo {
@@ -258,12 +271,14 @@ export function createBanManager(o: BanManagerOptions): BanManager {
     } else {
       const i = ranges.indexOf(b);
       if (i !== -1) ranges.splice(i, 1);
+      rangeHits.clear();
     }
     if (why === 'expired') st.expired++;
     emitUnban(b, why);
   }
   function put(b: Ban): void {
     if (b.kind === 'cidr') {
+      rangeHits.clear();
       const i = ranges.findIndex((r) => r.target === b.target);
       if (i === -1) ranges.push(b);
       else ranges[i] = b;
@@ -279,20 +294,38 @@ export function createBanManager(o: BanManagerOptions): BanManager {
     return {
       target: c ? t.text : t.key, kind: t.kind, reason, source, bannedAt: now, expiresAt,
       firstOffenceAt: null, lastOffenceAt: null, count: 0, repeat: 0, v4: t.v4,
-      base4: c ? t.base4 : 0, mask4: c ? t.mask4 : 0, base: c ? t.base : 0n, mask: c ? t.mask : 0n,
+      base4: c ? t.base4 : 0, mask4: c ? t.mask4 : 0,
+      base6: c && !t.v4 ? hextets(t.base) : NO_HEXTETS,
+      mask6: c && !t.v4 ? hextets(t.mask) : NO_HEXTETS,
+      coversV4: c && !t.v4 && (V4_MAPPED_PREFIX & t.mask) === t.base,
     };
   }
 
+  /** Allocation-free: the address is parsed once into numbers, then compared with each range. */
   function matchRange(address: string, now: number): Ban | undefined {
-    const v4 = parseIPv4(address);
-    let v6: bigint | undefined;
+    let v4 = parseIPv4(address);
+    let v6 = false;
+    if (v4 < 0) {
+      v6 = parseIPv6Into(address, SCRATCH);
+      // An IPv4-mapped address in hex form (::ffff:c000:201) is still the IPv4 address.
+      if (v6 && isMappedHextets(SCRATCH)) {
+        v4 = (SCRATCH[6] as number) * 65536 + (SCRATCH[7] as number);
+        v6 = false;
+      }
+    }
     for (let i = 0; i < ranges.length; i++) {
       const r = ranges[i] as Ban;
-      let hit: boolean;
+      let hit = false;
       if (r.v4) hit = v4 >= 0 && (v4 & r.mask4) >>> 0 === r.base4;
-      else {
-        v6 ??= addressToBigInt(address) ?? -1n;
-        hit = v6 >= 0n && (v6 & r.mask) === r.base;
+      else if (v4 >= 0) hit = r.coversV4;
+      else if (v6) {
+        hit = true;
+        for (let k = 0; k < 8; k++) {
+          if (((SCRATCH[k] as number) & (r.mask6[k] as number)) !== r.base6[k]) {
+            hit = false;
+            break;
+          }
+        }
       }
       if (!hit) continue;
       if (r.expiresAt <= now) {
@@ -312,8 +345,14 @@ export function createBanManager(o: BanManagerOptions): BanManager {
       remove(b, 'expired');
     }
     if (ranges.length === 0) return false;
+    const now = clock.now();
+    const hit = rangeHits.get(address);
+    if (hit !== undefined && hit.expiresAt > now) return true;
     // Rare path: a range ban never covers an allow-listed address.
-    return matchRange(address, clock.now()) !== undefined && !allow.has(address);
+    const r = matchRange(address, now);
+    if (r === undefined || allow.has(address)) return false;
+    rangeHits.set(address, r);
+    return true;
   }
 
   function offence(address: string, kind: OffenceKind, user?: string): OffenceOutcome {
@@ -507,12 +546,16 @@ export function createBanManager(o: BanManagerOptions): BanManager {
 
 /** Dotted-quad IPv4 (optionally `::ffff:`-mapped) → unsigned 32-bit value; -1 otherwise. Allocation-free. */
 export function parseIPv4(s: string): number {
-  let i = s.length > 7 && s.charCodeAt(0) === 58 && s.startsWith('::ffff:') ? 7 : 0;
+  return parseIPv4Between(s, s.length > 7 && s.charCodeAt(0) === 58 && s.startsWith('::ffff:') ? 7 : 0, s.length);
+}
+
+function parseIPv4Between(s: string, from: number, end: number): number {
+  let i = from;
   let v = 0;
   for (let part = 0; part < 4; part++) {
     let n = 0;
     let digits = 0;
-    for (; i < s.length; i++) {
+    for (; i < end; i++) {
       const c = s.charCodeAt(i);
       if (c < 48 || c > 57) break;
       n = n * 10 + (c - 48);
@@ -525,7 +568,82 @@ export function parseIPv4(s: string): number {
       i++;
     }
   }
-  return i === s.length ? v : -1;
+  return i === end ? v : -1;
+}
+
+const SCRATCH = new Uint16Array(8);
+const SCRATCH_TAIL = new Uint16Array(8);
+
+function hexNibble(c: number): number {
+  if (c >= 48 && c <= 57) return c - 48;
+  if (c >= 97 && c <= 102) return c - 87;
+  if (c >= 65 && c <= 70) return c - 55;
+  return -1;
+}
+
+function isMappedHextets(h: Uint16Array): boolean {
+  return h[0] === 0 && h[1] === 0 && h[2] === 0 && h[3] === 0 && h[4] === 0 && h[5] === 0xffff;
+}
+
+/**
+ * IPv6 text (RFC 4291 §2.2: `::` compression, an IPv4 tail, a `%zone` ignored) → 8 hextets in `out`.
+ * Returns false for anything else. Allocation-free, so the gate can match IPv6 range bans per packet.
+ */
+export function parseIPv6Into(s: string, out: Uint16Array): boolean {
+  let end = s.indexOf('%');
+  if (end === -1) end = s.length;
+  if (end < 2) return false;
+  let head = 0;
+  let tail = 0;
+  let compressed = false;
+  let i = 0;
+  if (s.charCodeAt(0) === 58) {
+    if (s.charCodeAt(1) !== 58) return false;
+    compressed = true;
+    i = 2;
+  }
+  while (i < end) {
+    let v = 0;
+    let j = i;
+    for (; j < end && j - i <= 4; j++) {
+      const h = hexNibble(s.charCodeAt(j));
+      if (h < 0) break;
+      v = v * 16 + h;
+    }
+    if (j < end && s.charCodeAt(j) === 46) {
+      const v4 = parseIPv4Between(s, i, end);
+      if (v4 < 0 || head + tail > 6) return false;
+      if (compressed) {
+        SCRATCH_TAIL[tail++] = v4 >>> 16;
+        SCRATCH_TAIL[tail++] = v4 & 0xffff;
+      } else {
+        out[head++] = v4 >>> 16;
+        out[head++] = v4 & 0xffff;
+      }
+      i = end;
+      break;
+    }
+    if (j === i || j - i > 4 || head + tail >= 8) return false;
+    if (compressed) SCRATCH_TAIL[tail++] = v;
+    else out[head++] = v;
+    if (j === end) {
+      i = end;
+      break;
+    }
+    if (s.charCodeAt(j) !== 58 || j + 1 === end) return false;
+    j++;
+    if (s.charCodeAt(j) === 58) {
+      if (compressed) return false;
+      compressed = true;
+      j++;
+    }
+    i = j;
+  }
+  if (!compressed) return head === 8;
+  if (head + tail > 7) return false;
+  for (let k = head; k < 8 - tail; k++) out[k] = 0;
+  for (let k = 0; k < tail; k++) out[8 - tail + k] = SCRATCH_TAIL[k] as number;
+  return true;
 }
 
 /** RFC 5952 §4 text of a 128-bit address: lower-case, no leading zeros, longest zero run (≥ 2) as `::`. */

@@ -2,8 +2,8 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import { ManualClock } from '../../src/core/clock.ts';
-import { createBanManager, parseTarget } from '../../src/security/bans.ts';
-import { CidrSet } from '../../src/security/cidr.ts';
+import { createBanManager, parseIPv6Into, parseTarget } from '../../src/security/bans.ts';
+import { addressToBigInt, CidrSet } from '../../src/security/cidr.ts';
 import { DEFAULT_OFFENCE_WEIGHTS, OFFENCE_KINDS } from '../../src/security/offences.ts';
 import type { OffenceKind } from '../../src/security/offences.ts';
 
@@ -88,6 +88,38 @@ describe('ban manager properties', () => {
         assert.equal(m.isBanned(a), true);
       }),
       { numRuns: 500 },
+    );
+  });
+
+  it('parseIPv6Into agrees with addressToBigInt on IPv6 text and rejects what it rejects', () => {
+    const out = new Uint16Array(8);
+    fc.assert(
+      fc.property(fc.oneof(fc.ipV6(), fc.string({ maxLength: 45 }), fc.stringMatching(/^[0-9a-f:.]{0,40}$/)), (s) => {
+        const ok = parseIPv6Into(s, out);
+        const ref = s.includes(':') ? addressToBigInt(s) : undefined;
+        assert.equal(ok, ref !== undefined, s);
+        if (ref === undefined) return;
+        let v = 0n;
+        for (const h of out) v = (v << 16n) | BigInt(h);
+        assert.equal(v, ref, s);
+      }),
+      { numRuns: 2000 },
+    );
+  });
+
+  it('an IPv6 range ban matches exactly what CidrSet matches', () => {
+    fc.assert(
+      fc.property(fc.ipV6(), fc.integer({ min: 0, max: 127 }), fc.oneof(fc.ipV6(), fc.ipV4()), (a, bits, b) => {
+        const clock = new ManualClock(0);
+        const m = createBanManager({
+          clock, findTimeMs: FIND_MS, maxRetry: 3, banTimeMs: BAN_MS, factor: 2, maxBanTimeMs: BAN_MS,
+          allow: new CidrSet([]), maxTracked: 8, sweepIntervalMs: 0,
+        });
+        const r = m.ban(`${a}/${bits}`, { reason: 'p' });
+        assert.ok(r.ok, `${a}/${bits}`);
+        assert.equal(m.isBanned(b), new CidrSet([r.value.target]).has(b), `${r.value.target} ∋ ${b}`);
+      }),
+      { numRuns: 1000 },
     );
   });
 });
