@@ -12,14 +12,20 @@
  *   media.release(h)                                                      // BYE, CANCEL, failure
  *
  * Inactivity: poll stats(h) and compare packetsIn between polls (no per-packet clock reads on the hot path).
+ *
+ * Cost: sockets outlive sessions. A released leg keeps its four sockets bound (disconnected, relay reset) in an
+ * idle pool; after the quarantine the next allocate() takes it instead of binding. Only when no idle leg is ready
+ * are new sockets bound. The pool is bounded (idleLegsMax; above it a released leg is closed) and a few legs
+ * are pre-bound at start (prebindLegs) so the first calls are cheap too.
  */
 import { isIP } from 'node:net';
 import type { Clock } from '../core/clock.ts';
 import type { Logger } from '../core/log.ts';
 import { err, ok, type Result } from '../core/result.ts';
-import { normalizeAddress, openPlainRelay } from './plain-relay.ts';
+import { type IdleDropCounter, normalizeAddress, openPlainRelay, type PlainRelay } from './plain-relay.ts';
 import { DEFAULT_PORT_QUARANTINE_MS, PortPool, type PortPoolStats } from './port-pool.ts';
-import { emptyTrafficStats, type MediaEndpoint, type MediaRelay, type MediaSide, type MediaTrafficStats } from './relay.ts';
+import { emptyTrafficStats, type MediaEndpoint, type MediaSide, type MediaTrafficStats } from './relay.ts';
+import { IdleSocketPool } from './socket-pool.ts';
 
 export type { MediaDropReason, MediaEndpoint, MediaSide, MediaTrafficStats } from './relay.ts';
 export { MEDIA_DROP_REASONS } from './relay.ts';
@@ -55,6 +61,14 @@ export interface MediaError {
   readonly reason: string;
 }
 
+/** Port pool state as the control sees it: pairs held by idle pooled legs count as free once their quarantine is over. */
+export interface MediaPortStats extends PortPoolStats {
+  /** Pairs kept bound by idle legs waiting for reuse (included in free or quarantined). */
+  pooled: number;
+  /** Packets that reached an idle pooled socket (between sessions, quarantine included): dropped. */
+  idleDropped: number;
+}
+
 export interface MediaStats {
   /** Live sessions (for a handle: 1 while it is live, 0 after release). */
   sessions: number;
@@ -63,7 +77,7 @@ export interface MediaStats {
   /** Traffic received from the PBX side (and relayed toward the public side). */
   fromPbx: MediaTrafficStats;
   /** Port pool state; whole-control stats only. */
-  ports: PortPoolStats | undefined;
+  ports: MediaPortStats | undefined;
   /** Allocations refused, by reason; whole-control stats only. */
   allocationFailures: { noPorts: number; sessionLimit: number; bind: number };
 }
@@ -75,11 +89,14 @@ export interface MediaControl {
   update(handle: MediaSessionHandle, side: MediaSide, mediaIndex: number, remote: MediaEndpoint | null): Result<void, MediaError>;
   /** What to put in the SDP sent to `side` for `mediaIndex` (same as handle.legs[mediaIndex][side]). */
   localFor(handle: MediaSessionHandle, side: MediaSide, mediaIndex: number): MediaLegInfo | undefined;
-  /** Closes the session's sockets; its ports return to the pool after the quarantine. Idempotent. */
+  /**
+   * Ends the session: its sockets stop relaying at once; its ports serve another session only after the
+   * quarantine (kept bound in the idle pool, or closed and returned to the port pool). Idempotent.
+   */
   release(handle: MediaSessionHandle): void;
   /** Counters for one session, or for the whole control (monotonic: released sessions stay counted). */
   stats(handle?: MediaSessionHandle): MediaStats;
-  /** Releases everything and resolves when every socket is closed. */
+  /** Releases everything and resolves when every socket (pooled ones included) is closed. */
   close(): Promise<void>;
 }
 
@@ -98,11 +115,24 @@ export interface MediaControlOptions {
   quarantineMs?: number;
   /** Bound on m= sections per session; default 8 (as the SDP parser). */
   maxMediaPerSession?: number;
+  /** Most released legs (4 sockets each) kept bound for reuse; default 256. Above it a released leg is closed. */
+  idleLegsMax?: number;
+  /** Legs bound at start, before any call (capped by idleLegsMax and the port range); default 32 (64 port pairs). */
+  prebindLegs?: number;
+}
+
+export const DEFAULT_IDLE_LEGS_MAX = 256;
+export const DEFAULT_PREBIND_LEGS = 32;
+
+/** One m= section's relay with the (immutable) ports it advertises; lives as long as its sockets. */
+interface Leg {
+  readonly relay: PlainRelay;
+  readonly info: Readonly<Record<MediaSide, MediaLegInfo>>;
 }
 
 interface LiveSession {
   handle: MediaSessionHandle;
-  relays: MediaRelay[];
+  legs: Leg[];
 }
 
 const BIND_ATTEMPTS = 4;
@@ -111,8 +141,18 @@ function invalid(code: MediaErrorCode, reason: string): Result<never, MediaError
   return err({ code, reason });
 }
 
+function isValidPort(p: number | undefined): boolean {
+  return p === undefined || (Number.isInteger(p) && p >= 1 && p <= 65535);
+}
+
+function isValidPayloadType(pt: number): boolean {
+  return Number.isInteger(pt) && pt >= 0 && pt <= 127;
+}
+
 class DefaultMediaControl implements MediaControl {
   private readonly pool: PortPool;
+  private readonly idle: IdleSocketPool<Leg>;
+  private readonly idleDrops: IdleDropCounter = { idleDropped: 0 };
   private readonly sessions = new Map<string, LiveSession>();
   private readonly pendingCloses = new Set<Promise<void>>();
   private readonly pendingAllocations = new Set<Promise<unknown>>();
@@ -122,6 +162,8 @@ class DefaultMediaControl implements MediaControl {
   private readonly maxMedia: number;
   private readonly publicFamily: number;
   private readonly pbxFamily: number;
+  private readonly publicAdvertise: string;
+  private prebinding: Promise<void> | undefined;
   private pending = 0;
   private seq = 0;
   private closed = false;
@@ -132,69 +174,102 @@ class DefaultMediaControl implements MediaControl {
     if (this.publicFamily === 0 || this.pbxFamily === 0) throw new RangeError('media addresses must be IP addresses');
     if (!Number.isInteger(opts.maxSessions) || opts.maxSessions < 1) throw new RangeError('maxSessions must be >= 1');
     this.maxMedia = opts.maxMediaPerSession ?? 8;
-    this.pool = new PortPool({
-      portMin: opts.portMin,
-      portMax: opts.portMax,
-      clock: opts.clock,
-      quarantineMs: opts.quarantineMs ?? DEFAULT_PORT_QUARANTINE_MS,
-    });
+    this.publicAdvertise = opts.publicAdvertiseAddress ?? opts.publicAddress;
+    const quarantineMs = opts.quarantineMs ?? DEFAULT_PORT_QUARANTINE_MS;
+    this.pool = new PortPool({ portMin: opts.portMin, portMax: opts.portMax, clock: opts.clock, quarantineMs });
+    this.idle = new IdleSocketPool<Leg>({ clock: opts.clock, quarantineMs, capacity: opts.idleLegsMax ?? DEFAULT_IDLE_LEGS_MAX });
+    const prebind = Math.min(opts.prebindLegs ?? DEFAULT_PREBIND_LEGS, this.idle.capacity, Math.floor(this.pool.total / 2));
+    if (prebind > 0) {
+      const p = this.prebind(prebind);
+      this.prebinding = p;
+      this.pendingAllocations.add(p);
+      void p.finally(() => {
+        this.prebinding = undefined;
+        this.pendingAllocations.delete(p);
+      });
+    }
+  }
+
+  private async prebind(count: number): Promise<void> {
+    for (let i = 0; i < count && !this.closed; i++) {
+      const r = await this.openLeg();
+      if (!r.ok) {
+        this.opts.logger.warn({ bound: i, wanted: count, code: r.error.code }, 'media pre-binding stopped');
+        return;
+      }
+      this.retire(r.value, false);
+    }
   }
 
   allocate(callRef: string, mediaCount: number): Promise<Result<MediaSessionHandle, MediaError>> {
-    const p = this.doAllocate(callRef, mediaCount);
+    if (this.closed) return Promise.resolve(invalid('MEDIA_CLOSED', 'media control is closed'));
+    if (!Number.isInteger(mediaCount) || mediaCount < 1 || mediaCount > this.maxMedia) {
+      return Promise.resolve(invalid('MEDIA_BAD_ARGUMENT', `mediaCount must be 1..${this.maxMedia}`));
+    }
+    if (this.sessions.size + this.pending >= this.opts.maxSessions) {
+      this.failures.sessionLimit++;
+      return Promise.resolve(invalid('MEDIA_SESSION_LIMIT', 'too many media sessions'));
+    }
+    // Fast path: every leg from the idle pool, nothing to bind, nothing to wait for.
+    if (this.idle.countReady(mediaCount) === mediaCount) {
+      const legs: Leg[] = [];
+      for (let i = 0; i < mediaCount; i++) legs.push(this.idle.take() as Leg);
+      return Promise.resolve(ok(this.startSession(callRef, legs)));
+    }
+    const p = this.allocateBinding(callRef, mediaCount);
     this.pendingAllocations.add(p);
     return p.finally(() => this.pendingAllocations.delete(p));
   }
 
-  private async doAllocate(callRef: string, mediaCount: number): Promise<Result<MediaSessionHandle, MediaError>> {
-    if (this.closed) return invalid('MEDIA_CLOSED', 'media control is closed');
-    if (!Number.isInteger(mediaCount) || mediaCount < 1 || mediaCount > this.maxMedia) {
-      return invalid('MEDIA_BAD_ARGUMENT', `mediaCount must be 1..${this.maxMedia}`);
-    }
-    if (this.sessions.size + this.pending >= this.opts.maxSessions) {
-      this.failures.sessionLimit++;
-      return invalid('MEDIA_SESSION_LIMIT', 'too many media sessions');
-    }
-    // Two pairs (public + pbx) per section; check up front so no session is half-built.
-    if (this.pool.available() < mediaCount * 2) {
-      this.failures.noPorts++;
-      return invalid('MEDIA_NO_PORTS', 'relay port range exhausted');
-    }
+  /** Slow path: the legs the idle pool cannot give are bound now. */
+  private async allocateBinding(callRef: string, mediaCount: number): Promise<Result<MediaSessionHandle, MediaError>> {
     this.pending++;
-    const relays: MediaRelay[] = [];
+    const legs: Leg[] = [];
     try {
-      for (let i = 0; i < mediaCount; i++) {
+      // The first calls after start wait for the pre-bound legs rather than racing them for ports.
+      if (this.prebinding) await this.prebinding;
+      if (this.closed) return invalid('MEDIA_CLOSED', 'media control is closed');
+      const ready = this.idle.countReady(mediaCount);
+      // Two pairs (public + pbx) per bound leg; check up front so no session is half-built.
+      if (this.pool.available() < (mediaCount - ready) * 2) {
+        this.failures.noPorts++;
+        return invalid('MEDIA_NO_PORTS', 'relay port range exhausted');
+      }
+      for (let i = 0; i < ready; i++) legs.push(this.idle.take() as Leg);
+      while (legs.length < mediaCount) {
         const r = await this.openLeg();
-        if (r.ok) relays.push(r.value);
+        if (r.ok) legs.push(r.value);
         if (!r.ok || this.closed) {
-          await Promise.all(relays.map((x) => this.closeRelay(x)));
+          // Never used by a session: back to the pool as they are (or closed when closing / full).
+          for (const l of legs) this.retire(l, false);
+          legs.length = 0;
           return r.ok ? invalid('MEDIA_CLOSED', 'media control is closed') : err(r.error);
         }
       }
     } finally {
       this.pending--;
     }
-    const publicAdvertise = this.opts.publicAdvertiseAddress ?? this.opts.publicAddress;
+    return ok(this.startSession(callRef, legs));
+  }
+
+  private startSession(callRef: string, legs: Leg[]): MediaSessionHandle {
+    const infos: Array<Readonly<Record<MediaSide, MediaLegInfo>>> = [];
+    for (const l of legs) {
+      l.relay.activate();
+      infos.push(l.info);
+    }
     const handle: MediaSessionHandle = Object.freeze({
       id: `ms-${(++this.seq).toString(36)}`,
       callRef,
-      mediaCount,
-      legs: Object.freeze(
-        relays.map((r) =>
-          Object.freeze({
-            public: Object.freeze({ localAddress: publicAdvertise, localPort: r.publicPort, localRtcpPort: r.publicPort + 1 }),
-            pbx: Object.freeze({ localAddress: this.opts.pbxAddress, localPort: r.pbxPort, localRtcpPort: r.pbxPort + 1 }),
-          }),
-        ),
-      ),
+      mediaCount: legs.length,
+      legs: Object.freeze(infos),
     });
-    this.sessions.set(handle.id, { handle, relays });
-    this.opts.logger.debug({ session: handle.id, callRef, mediaCount }, 'media session allocated');
-    return ok(handle);
+    this.sessions.set(handle.id, { handle, legs });
+    return handle;
   }
 
   /** One leg: a pair per side, retrying with fresh pairs when a bind fails (port taken by another process). */
-  private async openLeg(): Promise<Result<MediaRelay, MediaError>> {
+  private async openLeg(): Promise<Result<Leg, MediaError>> {
     for (let attempt = 0; attempt < BIND_ATTEMPTS; attempt++) {
       const publicPort = this.pool.acquire();
       const pbxPort = publicPort < 0 ? -1 : this.pool.acquire();
@@ -203,13 +278,17 @@ class DefaultMediaControl implements MediaControl {
         this.failures.noPorts++;
         return invalid('MEDIA_NO_PORTS', 'relay port range exhausted');
       }
-      const r = await openPlainRelay({
-        publicAddress: this.opts.publicAddress,
-        publicPort,
-        pbxAddress: this.opts.pbxAddress,
-        pbxPort,
-      });
-      if (r.ok) return r;
+      const r = await openPlainRelay(
+        { publicAddress: this.opts.publicAddress, publicPort, pbxAddress: this.opts.pbxAddress, pbxPort },
+        this.idleDrops,
+      );
+      if (r.ok) {
+        const info = Object.freeze({
+          public: Object.freeze({ localAddress: this.publicAdvertise, localPort: publicPort, localRtcpPort: publicPort + 1 }),
+          pbx: Object.freeze({ localAddress: this.opts.pbxAddress, localPort: pbxPort, localRtcpPort: pbxPort + 1 }),
+        });
+        return ok({ relay: r.value, info });
+      }
       // Both pairs go to quarantine; the one that failed is likely held by someone else for a while.
       this.pool.release(publicPort);
       this.pool.release(pbxPort);
@@ -219,7 +298,17 @@ class DefaultMediaControl implements MediaControl {
     return invalid('MEDIA_BIND', 'could not bind relay ports');
   }
 
-  private closeRelay(relay: MediaRelay): Promise<void> {
+  /**
+   * A leg leaves its session (or was just bound): reset and kept bound in the idle pool, after the quarantine
+   * when it carried a session (`used`); closed when the control is closing or the pool is at its high-water mark.
+   */
+  private retire(leg: Leg, used: boolean): void {
+    if (!this.closed && leg.relay.reset() && (used ? this.idle.put(leg) : this.idle.putFresh(leg))) return;
+    void this.closeLeg(leg);
+  }
+
+  private closeLeg(leg: Leg): Promise<void> {
+    const relay = leg.relay;
     // Ports go back only once the sockets are closed, so the pool never hands out a port still bound.
     const p = relay.close().then(() => {
       this.pool.release(relay.publicPort);
@@ -233,7 +322,7 @@ class DefaultMediaControl implements MediaControl {
     const s = this.sessions.get(handle.id);
     if (!s || s.handle !== handle) return invalid('MEDIA_UNKNOWN_SESSION', 'unknown or released media session');
     if (side !== 'public' && side !== 'pbx') return invalid('MEDIA_BAD_ARGUMENT', 'side must be public or pbx');
-    const relay = Number.isInteger(mediaIndex) ? s.relays[mediaIndex] : undefined;
+    const relay = Number.isInteger(mediaIndex) ? s.legs[mediaIndex]?.relay : undefined;
     if (!relay) return invalid('MEDIA_BAD_ARGUMENT', 'mediaIndex out of range');
     if (remote === null || remote.port === 0) {
       relay.setRemote(side, null);
@@ -249,21 +338,16 @@ class DefaultMediaControl implements MediaControl {
     if (family !== (side === 'public' ? this.publicFamily : this.pbxFamily)) {
       return invalid('MEDIA_BAD_REMOTE', 'remote address family differs from the local one');
     }
-    const validPort = (p: number | undefined): boolean => p === undefined || (Number.isInteger(p) && p >= 1 && p <= 65535);
-    if (!validPort(remote.port) || !validPort(remote.rtcpPort)) return invalid('MEDIA_BAD_REMOTE', 'bad remote port');
-    const ep: MediaEndpoint = { address, port: remote.port };
-    if (remote.rtcpPort !== undefined) ep.rtcpPort = remote.rtcpPort;
-    if (remote.rtcpMux === true) ep.rtcpMux = true;
-    if (remote.payloadTypes !== undefined) {
-      if (remote.payloadTypes.length > 128 || !remote.payloadTypes.every((pt) => Number.isInteger(pt) && pt >= 0 && pt <= 127)) {
-        return invalid('MEDIA_BAD_REMOTE', 'payload types must be 0..127');
-      }
-      ep.payloadTypes = [...remote.payloadTypes];
+    if (!isValidPort(remote.port) || !isValidPort(remote.rtcpPort)) return invalid('MEDIA_BAD_REMOTE', 'bad remote port');
+    const pts = remote.payloadTypes;
+    if (pts !== undefined && (pts.length > 128 || !pts.every(isValidPayloadType))) {
+      return invalid('MEDIA_BAD_REMOTE', 'payload types must be 0..127');
     }
-    if (!ep.rtcpMux && ep.rtcpPort === undefined && remote.port === 65535) {
+    if (remote.rtcpMux !== true && remote.rtcpPort === undefined && remote.port === 65535) {
       return invalid('MEDIA_BAD_REMOTE', 'no RTCP port after 65535');
     }
-    relay.setRemote(side, ep);
+    // The relay reads the endpoint during the call only (payload types go into its own table): no copy needed.
+    relay.setRemote(side, address === remote.address ? remote : { ...remote, address });
     return ok(undefined);
   }
 
@@ -275,12 +359,11 @@ class DefaultMediaControl implements MediaControl {
     const s = this.sessions.get(handle.id);
     if (!s || s.handle !== handle) return;
     this.sessions.delete(handle.id);
-    for (const r of s.relays) {
-      r.counters('public').addTo(this.retiredPublic);
-      r.counters('pbx').addTo(this.retiredPbx);
-      void this.closeRelay(r);
+    for (const l of s.legs) {
+      l.relay.counters('public').addTo(this.retiredPublic);
+      l.relay.counters('pbx').addTo(this.retiredPbx);
+      this.retire(l, true);
     }
-    this.opts.logger.debug({ session: handle.id }, 'media session released');
   }
 
   stats(handle?: MediaSessionHandle): MediaStats {
@@ -289,9 +372,9 @@ class DefaultMediaControl implements MediaControl {
     if (handle) {
       const s = this.sessions.get(handle.id);
       if (s && s.handle === handle) {
-        for (const r of s.relays) {
-          r.counters('public').addTo(fromPublic);
-          r.counters('pbx').addTo(fromPbx);
+        for (const l of s.legs) {
+          l.relay.counters('public').addTo(fromPublic);
+          l.relay.counters('pbx').addTo(fromPbx);
         }
       }
       return { sessions: s ? 1 : 0, fromPublic, fromPbx, ports: undefined, allocationFailures: { noPorts: 0, sessionLimit: 0, bind: 0 } };
@@ -299,18 +382,34 @@ class DefaultMediaControl implements MediaControl {
     addTraffic(fromPublic, this.retiredPublic);
     addTraffic(fromPbx, this.retiredPbx);
     for (const s of this.sessions.values()) {
-      for (const r of s.relays) {
-        r.counters('public').addTo(fromPublic);
-        r.counters('pbx').addTo(fromPbx);
+      for (const l of s.legs) {
+        l.relay.counters('public').addTo(fromPublic);
+        l.relay.counters('pbx').addTo(fromPbx);
       }
     }
-    return { sessions: this.sessions.size, fromPublic, fromPbx, ports: this.pool.stats(), allocationFailures: { ...this.failures } };
+    return { sessions: this.sessions.size, fromPublic, fromPbx, ports: this.portStats(), allocationFailures: { ...this.failures } };
+  }
+
+  private portStats(): MediaPortStats {
+    const p = this.pool.stats();
+    const idlePairs = this.idle.size * 2;
+    const readyPairs = this.idle.countReady(this.idle.size) * 2;
+    return {
+      total: p.total,
+      free: p.free + readyPairs,
+      inUse: p.inUse - idlePairs,
+      quarantined: p.quarantined + idlePairs - readyPairs,
+      badReleases: p.badReleases,
+      pooled: idlePairs,
+      idleDropped: this.idleDrops.idleDropped,
+    };
   }
 
   async close(): Promise<void> {
     this.closed = true;
     while (this.pendingAllocations.size > 0) await Promise.all([...this.pendingAllocations]);
     for (const s of [...this.sessions.values()]) this.release(s.handle);
+    for (const l of this.idle.drain()) void this.closeLeg(l);
     while (this.pendingCloses.size > 0) await Promise.all([...this.pendingCloses]);
   }
 }

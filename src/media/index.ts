@@ -1,6 +1,8 @@
 /** Media plane entry points. The proxy uses MediaControl only; the rest is exported for tests and benches. */
 export {
   createMediaControl,
+  DEFAULT_IDLE_LEGS_MAX,
+  DEFAULT_PREBIND_LEGS,
   MEDIA_DROP_REASONS,
   type MediaControl,
   type MediaControlOptions,
@@ -9,11 +11,13 @@ export {
   type MediaError,
   type MediaErrorCode,
   type MediaLegInfo,
+  type MediaPortStats,
   type MediaSessionHandle,
   type MediaSide,
   type MediaStats,
   type MediaTrafficStats,
 } from './control.ts';
-export { openPlainRelay, PlainRelay, type PlainRelayOptions, type RelayBindError } from './plain-relay.ts';
+export { type IdleDropCounter, openPlainRelay, PlainRelay, type PlainRelayOptions, type RelayBindError } from './plain-relay.ts';
 export { DEFAULT_PORT_QUARANTINE_MS, type PortPair, PortPool, type PortPoolOptions, type PortPoolStats } from './port-pool.ts';
+export { IdleSocketPool, type IdleSocketPoolOptions } from './socket-pool.ts';
 export { classifyPacket, type MediaRelay, PACKET_MALFORMED, PACKET_RTCP, PACKET_RTP, RelayCounters } from './relay.ts';

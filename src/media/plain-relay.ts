@@ -72,8 +72,23 @@ class SocketTarget {
   private wantPort = 0;
   private curAddress = '';
   private curPort = 0;
+  /** The connect() in flight (busy). */
+  private pendingAddress = '';
+  private pendingPort = 0;
 
   constructor(readonly sock: Socket) {}
+
+  // Made once per socket (sockets outlive sessions), not once per connect().
+  private readonly onConnect = (e?: Error): void => {
+    this.busy = false;
+    if (this.closed) return;
+    if (!e) {
+      this.connected = true;
+      this.curAddress = this.pendingAddress;
+      this.curPort = this.pendingPort;
+    }
+    this.pump();
+  };
 
   /** port 0 means "no remote". */
   set(address: string, port: number): void {
@@ -91,6 +106,8 @@ class SocketTarget {
     this.ready = false;
     if (this.connected) {
       this.connected = false;
+      this.curAddress = '';
+      this.curPort = 0;
       try {
         this.sock.disconnect();
       } catch {
@@ -98,19 +115,11 @@ class SocketTarget {
       }
     }
     if (this.wantPort === 0) return;
-    const address = this.wantAddress;
-    const port = this.wantPort;
+    this.pendingAddress = this.wantAddress;
+    this.pendingPort = this.wantPort;
     this.busy = true;
     try {
-      this.sock.connect(port, address, (e?: Error) => {
-        this.busy = false;
-        if (!e) {
-          this.connected = true;
-          this.curAddress = address;
-          this.curPort = port;
-        }
-        this.pump();
-      });
+      this.sock.connect(this.pendingPort, this.pendingAddress, this.onConnect);
     } catch {
       this.busy = false;
     }
@@ -135,12 +144,20 @@ class RelaySideState {
   }
 }
 
+/** Packets that reached a relay while it sat idle in the pool (between sessions): dropped, counted here. */
+export interface IdleDropCounter {
+  idleDropped: number;
+}
+
 export class PlainRelay implements MediaRelay {
   readonly publicPort: number;
   readonly pbxPort: number;
   private readonly pub: RelaySideState;
   private readonly pbx: RelaySideState;
   private closing: Promise<void> | undefined;
+  /** Between sessions (pooled): every packet is dropped and counted in `idleDrops`. */
+  private idle = false;
+  private readonly idleDrops: IdleDropCounter;
 
   // Bound once per relay; the hot path itself creates nothing.
   private readonly onPublicRtp = (msg: Buffer, rinfo: RemoteInfo): void => {
@@ -157,9 +174,10 @@ export class PlainRelay implements MediaRelay {
   };
 
   /** Use openPlainRelay(). */
-  constructor(publicPort: number, pbxPort: number, sockets: [Socket, Socket, Socket, Socket]) {
+  constructor(publicPort: number, pbxPort: number, sockets: [Socket, Socket, Socket, Socket], idleDrops?: IdleDropCounter) {
     this.publicPort = publicPort;
     this.pbxPort = pbxPort;
+    this.idleDrops = idleDrops ?? { idleDropped: 0 };
     const [pubRtp, pubRtcp, pbxRtp, pbxRtcp] = sockets;
     this.pub = new RelaySideState(pubRtp, pubRtcp);
     this.pbx = new RelaySideState(pbxRtp, pbxRtcp);
@@ -171,6 +189,35 @@ export class PlainRelay implements MediaRelay {
     this.pub.rtcp.sock.on('error', () => this.pub.counters.socketErrors++);
     this.pbx.rtp.sock.on('error', () => this.pbx.counters.socketErrors++);
     this.pbx.rtcp.sock.on('error', () => this.pbx.counters.socketErrors++);
+  }
+
+  /**
+   * Ends the current session without closing anything: both sides forget their remote (connected sockets are
+   * disconnected), counters return to zero, and until activate() every packet is dropped and counted as idle.
+   * The sockets stop holding the process open meanwhile. False when the relay is closed (not reusable).
+   */
+  reset(): boolean {
+    if (this.closing) return false;
+    this.idle = true;
+    this.setRemote('public', null);
+    this.setRemote('pbx', null);
+    this.pub.counters.reset();
+    this.pbx.counters.reset();
+    this.pub.rtp.sock.unref();
+    this.pub.rtcp.sock.unref();
+    this.pbx.rtp.sock.unref();
+    this.pbx.rtcp.sock.unref();
+    return true;
+  }
+
+  /** Starts a session on a reset relay: packets are handled again (dropped as 'no_remote' until signalled). */
+  activate(): void {
+    if (this.closing || !this.idle) return;
+    this.idle = false;
+    this.pub.rtp.sock.ref();
+    this.pub.rtcp.sock.ref();
+    this.pbx.rtp.sock.ref();
+    this.pbx.rtcp.sock.ref();
   }
 
   counters(side: MediaSide): RelayCounters {
@@ -210,6 +257,10 @@ export class PlainRelay implements MediaRelay {
 
   /** The hot path. `from` is the side the packet came from, `to` the side it goes to. */
   private onPacket(from: RelaySideState, to: RelaySideState, onRtcpSocket: boolean, msg: Buffer, rinfo: RemoteInfo): void {
+    if (this.idle) {
+      this.idleDrops.idleDropped++;
+      return;
+    }
     const c = from.counters;
     c.packetsIn++;
     c.bytesIn += msg.length;
@@ -306,7 +357,7 @@ function familyOf(address: string): 'udp4' | 'udp6' | undefined {
  * Binds the four sockets of one leg. On failure every socket bound so far is closed, and the error names the
  * side and port pair that failed so the caller can set it aside and try another.
  */
-export async function openPlainRelay(opts: PlainRelayOptions): Promise<Result<PlainRelay, RelayBindError>> {
+export async function openPlainRelay(opts: PlainRelayOptions, idleDrops?: IdleDropCounter): Promise<Result<PlainRelay, RelayBindError>> {
   const plan: [MediaSide, string, number][] = [
     ['public', opts.publicAddress, opts.publicPort],
     ['public', opts.publicAddress, opts.publicPort + 1],
@@ -325,5 +376,5 @@ export async function openPlainRelay(opts: PlainRelayOptions): Promise<Result<Pl
     }
     bound.push(r.value);
   }
-  return ok(new PlainRelay(opts.publicPort, opts.pbxPort, bound as [Socket, Socket, Socket, Socket]));
+  return ok(new PlainRelay(opts.publicPort, opts.pbxPort, bound as [Socket, Socket, Socket, Socket], idleDrops));
 }

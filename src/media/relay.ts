@@ -43,6 +43,20 @@ export class RelayCounters {
   /** Asynchronous socket errors (ICMP unreachable on a connected socket, ...). */
   socketErrors = 0;
 
+  /** Back to zero (a pooled relay starting a new session; the old counts were added to the totals first). */
+  reset(): void {
+    this.packetsIn = 0;
+    this.bytesIn = 0;
+    this.packetsOut = 0;
+    this.bytesOut = 0;
+    this.dropUnexpectedSource = 0;
+    this.dropNoRemote = 0;
+    this.dropMalformed = 0;
+    this.dropPayloadType = 0;
+    this.dropSendError = 0;
+    this.socketErrors = 0;
+  }
+
   addTo(t: MediaTrafficStats): void {
     t.packetsIn += this.packetsIn;
     t.bytesIn += this.bytesIn;
