@@ -689,6 +689,8 @@ export function parseTarget(text: string): Target | undefined {
     if ((v & V4_MAPPED_MASK) === V4_MAPPED_PREFIX) return { kind: 'address', key: formatIPv4(Number(v & 0xffffffffn)), v4: true };
     return { kind: 'address', key: formatIPv6(v), v4: false };
   }
+  // cidr.ts reads an empty prefix as /0 (Number('') === 0): a typo must not ban the whole Internet.
+  if (!/^[^/]+\/(0|[1-9][0-9]{0,2})$/.test(s)) return undefined;
   const c = parseCidr(s);
   if (c === undefined || s.includes('%')) return undefined;
   let bits = 0;

@@ -284,7 +284,7 @@ describe('ban manager: manual bans', () => {
 
   it('bad targets and durations are refused with a code', () => {
     const { m } = setup();
-    for (const t of ['', 'example.com', '1.2.3', '1.2.3.4/33', '2001:db8::/129', 'fe80::1%eth0']) {
+    for (const t of ['', 'example.com', '1.2.3', '1.2.3.4/33', '2001:db8::/129', 'fe80::1%eth0', '1.2.3.4/', '1.2.3.4/ 8', '1.2.3.4/08', '1.2.3.4/8/9', '/8']) {
       const r = m.ban(t, { reason: 'x' });
       assert.equal(r.ok, false, t);
       if (!r.ok) assert.equal(r.error.code, 'BAN_BAD_TARGET', t);
