@@ -38,6 +38,8 @@ export const VERSION = '0.1.0';
 
 export interface Daemon {
   stop(reason?: string): Promise<void>;
+  /** What SIGTERM does: refuse new calls (503), let established dialogs finish for shutdown.drainMs, then stop. */
+  drain(): Promise<void>;
   /** Resolves when the daemon has stopped (signal or stop()). */
   readonly stopped: Promise<void>;
   status(): DaemonStatus;
@@ -311,7 +313,7 @@ export async function startDaemon(opts: { configPath: string; logger?: Logger; i
     },
     'palisade started',
   );
-  return { stop, stopped, status };
+  return { stop, drain, stopped, status };
 }
 
 function proxySettings(p: Policy): ProxySettings {

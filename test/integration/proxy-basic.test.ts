@@ -134,6 +134,7 @@ pbx:
   targets: [{ name: pbx1, host: ${PBX_IP}, port: ${pbx.port} }]
   probe: { intervalMs: 200, timeoutMs: 150, failuresToDown: 1 }
 metrics: { enabled: false }
+shutdown: { drainMs: 1500 }
 logging: { level: silent }
 `;
   writeFileSync(join(dir, 'palisade.yaml'), policy);
@@ -271,4 +272,72 @@ test('no PBX answering: 503 with Retry-After, and recovery when it returns', asy
   assert.equal(daemon.status().pbx[0]?.up, true);
   client.send(invite('call-4@client', 'z9hG4bK-c4'), publicPort, PUBLIC_IP);
   await client.next((m) => m.startsWith('SIP/2.0 200') && m.includes('call-4@client'));
+});
+
+function request(method: string, callId: string, branch: string, opts: { toTag?: string; cseq?: number; body?: string } = {}): string {
+  const body = opts.body ?? '';
+  return [
+    `${method} sip:100@${PUBLIC_IP}:${publicPort} SIP/2.0`,
+    `Via: SIP/2.0/UDP ${PUBLIC_IP}:${client.port};branch=${branch};rport`,
+    'Max-Forwards: 70',
+    `From: <sip:alice@${PUBLIC_IP}>;tag=alicetag`,
+    `To: <sip:100@${PUBLIC_IP}>${opts.toTag ? `;tag=${opts.toTag}` : ''}`,
+    `Call-ID: ${callId}`,
+    `CSeq: ${opts.cseq ?? 1} ${method}`,
+    `Contact: <sip:alice@${PUBLIC_IP}:${client.port}>`,
+    ...(body ? ['Content-Type: application/sdp'] : []),
+    `Content-Length: ${body.length}`,
+    '',
+    body,
+  ].join('\r\n');
+}
+
+test('CANCEL of a ringing call: 200 to the CANCEL, CANCEL toward the PBX, 487 back to the caller', async () => {
+  pbx.sock.removeAllListeners('message');
+  // Re-attach a PBX that only rings, and answers CANCEL + 487.
+  pbx.sock.on('message', (b, rinfo) => {
+    const m = b.toString('latin1');
+    pbx.inbox.push(m);
+    if (m.startsWith('SIP/2.0') || m.startsWith('ACK')) return;
+    const vias = m.split('\r\n').filter((l) => /^via\s*:/i.test(l));
+    const base = [...vias, `From: ${header(m, 'From')}`, `To: ${header(m, 'To')};tag=ring1`, `Call-ID: ${header(m, 'Call-ID')}`];
+    const send = (lines: string[]) => pbx.sock.send(Buffer.from([...lines, 'Content-Length: 0', '', ''].join('\r\n')), rinfo.port, rinfo.address);
+    if (m.startsWith('INVITE')) {
+      send(['SIP/2.0 180 Ringing', ...base, `CSeq: ${header(m, 'CSeq')}`, `Contact: <sip:pbx@${PBX_IP}:${pbx.port}>`]);
+      pbxInvites.set(header(m, 'Call-ID') ?? '', m);
+    } else if (m.startsWith('CANCEL')) {
+      send(['SIP/2.0 200 OK', ...base, `CSeq: ${header(m, 'CSeq')}`]);
+      const inv = pbxInvites.get(header(m, 'Call-ID') ?? '');
+      if (inv) send(['SIP/2.0 487 Request Terminated', ...inv.split('\r\n').filter((l) => /^via\s*:/i.test(l)), `From: ${header(inv, 'From')}`, `To: ${header(inv, 'To')};tag=ring1`, `Call-ID: ${header(inv, 'Call-ID')}`, `CSeq: ${header(inv, 'CSeq')}`]);
+    }
+  });
+  const pbxInvites = new Map<string, string>();
+  client.inbox.length = 0;
+  pbx.inbox.length = 0;
+  client.send(invite('call-cancel@client', 'z9hG4bK-cc1'), publicPort, PUBLIC_IP);
+  await client.next((m) => m.startsWith('SIP/2.0 180'));
+  client.send(request('CANCEL', 'call-cancel@client', 'z9hG4bK-cc1'), publicPort, PUBLIC_IP);
+  await client.next((m) => m.startsWith('SIP/2.0 200') && /CANCEL/.test(header(m, 'CSeq') ?? ''));
+  const final = await client.next((m) => m.startsWith('SIP/2.0 487'));
+  assert.equal(header(final, 'Call-ID'), 'call-cancel@client');
+  assert.ok(pbx.inbox.some((m) => m.startsWith('CANCEL')), 'the PBX got a CANCEL');
+  assert.ok(pbx.inbox.some((m) => m.startsWith('ACK')), 'the PBX got the hop-by-hop ACK for its 487');
+});
+
+test('drain: new calls get 503 while an established call can still hang up, then the daemon stops', async () => {
+  pbx.sock.removeAllListeners('message');
+  autoAnswer(pbx, { answer: true });
+  client.inbox.length = 0;
+  client.send(invite('call-drain@client', 'z9hG4bK-d1'), publicPort, PUBLIC_IP);
+  await client.next((m) => m.startsWith('SIP/2.0 200') && m.includes('call-drain@client'));
+  client.send(request('ACK', 'call-drain@client', 'z9hG4bK-d1ack', { toTag: 'pbxtag1' }), publicPort, PUBLIC_IP);
+  const before = daemon.status().dialogs;
+  assert.ok(before >= 1);
+  const drained = daemon.drain();
+  assert.equal(daemon.status().draining, true);
+  client.send(invite('call-new@client', 'z9hG4bK-d2'), publicPort, PUBLIC_IP);
+  await client.next((m) => m.startsWith('SIP/2.0 503') && m.includes('call-new@client'));
+  client.send(request('BYE', 'call-drain@client', 'z9hG4bK-d1bye', { toTag: 'pbxtag1', cseq: 2 }), publicPort, PUBLIC_IP);
+  await client.next((m) => m.startsWith('SIP/2.0 200') && /BYE/.test(header(m, 'CSeq') ?? ''));
+  await drained; // earlier calls of this file left dialogs up: drainMs bounds the wait
 });
