@@ -15,10 +15,10 @@
 import { open, readFile, rename, stat, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Clock, TimerHandle } from '../core/clock.ts';
-import { err, ok } from '../core/result.ts';
 import type { Result } from '../core/result.ts';
-import { parseTarget } from './bans.ts';
+import { err, ok } from '../core/result.ts';
 import type { BanInfo } from './bans.ts';
+import { parseTarget } from './bans.ts';
 
 export const BAN_STORE_FILE = 'bans.json';
 export const BAN_STORE_VERSION = 1;
@@ -26,11 +26,7 @@ const DEFAULT_DEBOUNCE_MS = 1_000;
 const DEFAULT_MAX_BYTES = 32 * 1024 * 1024;
 const DEFAULT_MAX_ENTRIES = 200_000;
 
-export type BanStoreIssueCode =
-  | 'BAN_STORE_UNREADABLE'
-  | 'BAN_STORE_CORRUPT'
-  | 'BAN_STORE_ENTRIES_SKIPPED'
-  | 'BAN_STORE_WRITE';
+export type BanStoreIssueCode = 'BAN_STORE_UNREADABLE' | 'BAN_STORE_CORRUPT' | 'BAN_STORE_ENTRIES_SKIPPED' | 'BAN_STORE_WRITE';
 
 export interface BanStoreIssue {
   readonly code: BanStoreIssueCode;

@@ -17,12 +17,12 @@ import { BoundedMap } from '../core/bounded-map.ts';
 import type { Clock, TimerHandle } from '../core/clock.ts';
 import { PalisadeError } from '../core/errors.ts';
 import { unmapIPv4 } from '../core/net.ts';
-import { err, ok } from '../core/result.ts';
 import type { Result } from '../core/result.ts';
-import { addressToBigInt, parseCidr } from './cidr.ts';
+import { err, ok } from '../core/result.ts';
 import type { CidrSet } from './cidr.ts';
-import { resolveOffenceWeights } from './offences.ts';
+import { addressToBigInt, parseCidr } from './cidr.ts';
 import type { OffenceKind } from './offences.ts';
+import { resolveOffenceWeights } from './offences.ts';
 
 export type OffenceOutcome = 'counted' | 'banned' | 'allowlisted';
 export type BanOrigin = 'auto' | 'manual';
@@ -159,7 +159,8 @@ class StrikeWindow {
   sum(now: number, findTimeMs: number): number {
     let s = 0;
     const from = now - findTimeMs;
-    for (let i = 0; i < this.weights.length; i++) if (this.weights[i] !== 0 && (this.times[i] as number) > from) s += this.weights[i] as number;
+    for (let i = 0; i < this.weights.length; i++)
+      if (this.weights[i] !== 0 && (this.times[i] as number) > from) s += this.weights[i] as number;
     return s;
   }
 
@@ -202,9 +203,18 @@ export function createBanManager(o: BanManagerOptions): BanManager {
     throw new PalisadeError('CONFIG_INVALID', { path: `security/bans/${field}` });
   };
   if (!weights) bad('weights');
-  for (const [k, v] of [['maxRetry', o.maxRetry], ['maxRetryPerUser', maxRetryPerUser], ['maxTracked', o.maxTracked]] as const)
+  for (const [k, v] of [
+    ['maxRetry', o.maxRetry],
+    ['maxRetryPerUser', maxRetryPerUser],
+    ['maxTracked', o.maxTracked],
+  ] as const)
     if (!Number.isInteger(v) || v < 1 || (k !== 'maxTracked' && v > 10_000)) bad(k);
-  for (const [k, v] of [['findTimeMs', o.findTimeMs], ['banTimeMs', o.banTimeMs], ['maxBanTimeMs', o.maxBanTimeMs], ['repeatDecayMs', repeatDecayMs]] as const)
+  for (const [k, v] of [
+    ['findTimeMs', o.findTimeMs],
+    ['banTimeMs', o.banTimeMs],
+    ['maxBanTimeMs', o.maxBanTimeMs],
+    ['repeatDecayMs', repeatDecayMs],
+  ] as const)
     if (!Number.isFinite(v) || v <= 0) bad(k);
   if (!Number.isFinite(o.factor) || o.factor < 1) bad('factor');
   if (o.maxBanTimeMs < o.banTimeMs) bad('maxBanTimeMs');
@@ -213,9 +223,21 @@ export function createBanManager(o: BanManagerOptions): BanManager {
   const { clock, allow, findTimeMs } = o;
 
   const st: BanStats = {
-    bans: 0, rangeBans: 0, trackedSources: 0, trackedUsers: 0, sourceEvictions: 0, userEvictions: 0,
-    historyEvictions: 0, banEvictions: 0, offences: 0, allowlisted: 0, invalidAddresses: 0, autoBans: 0,
-    manualBans: 0, expired: 0, listenerErrors: 0,
+    bans: 0,
+    rangeBans: 0,
+    trackedSources: 0,
+    trackedUsers: 0,
+    sourceEvictions: 0,
+    userEvictions: 0,
+    historyEvictions: 0,
+    banEvictions: 0,
+    offences: 0,
+    allowlisted: 0,
+    invalidAddresses: 0,
+    autoBans: 0,
+    manualBans: 0,
+    expired: 0,
+    listenerErrors: 0,
   };
   const sources = new BoundedMap<string, StrikeWindow>(o.maxTracked);
   const users = new BoundedMap<string, StrikeWindow>(o.maxTracked);
@@ -235,12 +257,16 @@ export function createBanManager(o: BanManagerOptions): BanManager {
   const wallOffset = (): number => clock.wallNow() - clock.now();
   function info(b: Ban, off = wallOffset()): BanInfo {
     return {
-      target: b.target, kind: b.kind, reason: b.reason, source: b.source,
+      target: b.target,
+      kind: b.kind,
+      reason: b.reason,
+      source: b.source,
       bannedAt: b.bannedAt + off,
       expiresAt: b.expiresAt === Number.POSITIVE_INFINITY ? null : b.expiresAt + off,
       firstOffenceAt: b.firstOffenceAt === null ? null : b.firstOffenceAt + off,
       lastOffenceAt: b.lastOffenceAt === null ? null : b.lastOffenceAt + off,
-      count: b.count, repeat: b.repeat,
+      count: b.count,
+      repeat: b.repeat,
     };
   }
   // Listener errors never reach the caller (mediasoup habit): a broken audit sink must not unban anyone.
@@ -292,9 +318,19 @@ export function createBanManager(o: BanManagerOptions): BanManager {
   function newBan(t: Target, reason: string, source: BanOrigin, now: number, expiresAt: number): Ban {
     const c = t.kind === 'cidr';
     return {
-      target: c ? t.text : t.key, kind: t.kind, reason, source, bannedAt: now, expiresAt,
-      firstOffenceAt: null, lastOffenceAt: null, count: 0, repeat: 0, v4: t.v4,
-      base4: c ? t.base4 : 0, mask4: c ? t.mask4 : 0,
+      target: c ? t.text : t.key,
+      kind: t.kind,
+      reason,
+      source,
+      bannedAt: now,
+      expiresAt,
+      firstOffenceAt: null,
+      lastOffenceAt: null,
+      count: 0,
+      repeat: 0,
+      v4: t.v4,
+      base4: c ? t.base4 : 0,
+      mask4: c ? t.mask4 : 0,
       base6: c && !t.v4 ? hextets(t.base) : NO_HEXTETS,
       mask6: c && !t.v4 ? hextets(t.mask) : NO_HEXTETS,
       coversV4: c && !t.v4 && (V4_MAPPED_PREFIX & t.mask) === t.base,

@@ -7,14 +7,7 @@
  * keeps an exact sliding window with a ring of `maxRetry` entries per key, which is only exact when
  * every counted entry is worth at least one strike.
  */
-export type OffenceKind =
-  | 'auth_failure'
-  | 'unknown_user'
-  | 'replayed_nonce'
-  | 'malformed'
-  | 'scanner'
-  | 'flood'
-  | 'policy_violation';
+export type OffenceKind = 'auth_failure' | 'unknown_user' | 'replayed_nonce' | 'malformed' | 'scanner' | 'flood' | 'policy_violation';
 
 export const OFFENCE_KINDS: readonly OffenceKind[] = Object.freeze([
   'auth_failure',

@@ -134,7 +134,14 @@ export function createFloodLimiter(o: FloodLimiterOptions): FloodLimiter {
   const scarce = fairShareBelow * gBurst;
   const sources = new BoundedMap<string, SourceState>(o.maxSources);
   const st: FloodLimiterStats = {
-    sources: 0, evictions: 0, ok: 0, limited: 0, globalLimited: 0, fairShareRefusals: 0, floods: 0, listenerErrors: 0,
+    sources: 0,
+    evictions: 0,
+    ok: 0,
+    limited: 0,
+    globalLimited: 0,
+    fairShareRefusals: 0,
+    floods: 0,
+    listenerErrors: 0,
   };
   let gTokens = gBurst;
   let gStamp = clock.now();

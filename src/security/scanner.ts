@@ -171,10 +171,8 @@ export function detectScanner(facts: ScannerFacts): ScannerMatch | undefined {
   }
   if (facts.topViaBranch !== undefined && isSipviciousBranch(facts.topViaBranch))
     return { kind: 'branch', detail: 'z9hG4bK-<u32 decimal>' };
-  if (facts.fromTag !== undefined && isSipviciousTag(facts.fromTag))
-    return { kind: 'from_tag', detail: 'hex(ascii 0x01 <u32 decimal>)' };
-  if (facts.callId !== undefined && isSipviciousCallId(facts.callId))
-    return { kind: 'call_id', detail: 'decimal without @host' };
+  if (facts.fromTag !== undefined && isSipviciousTag(facts.fromTag)) return { kind: 'from_tag', detail: 'hex(ascii 0x01 <u32 decimal>)' };
+  if (facts.callId !== undefined && isSipviciousCallId(facts.callId)) return { kind: 'call_id', detail: 'decimal without @host' };
   if (facts.requestUriHost !== undefined && facts.ourHosts.size > 0) {
     const raw = facts.requestUriHost;
     if (!facts.ourHosts.has(raw)) {

@@ -4,8 +4,8 @@ import fc from 'fast-check';
 import { ManualClock } from '../../src/core/clock.ts';
 import { createBanManager, parseIPv6Into, parseTarget } from '../../src/security/bans.ts';
 import { addressToBigInt, CidrSet } from '../../src/security/cidr.ts';
-import { DEFAULT_OFFENCE_WEIGHTS, OFFENCE_KINDS } from '../../src/security/offences.ts';
 import type { OffenceKind } from '../../src/security/offences.ts';
+import { DEFAULT_OFFENCE_WEIGHTS, OFFENCE_KINDS } from '../../src/security/offences.ts';
 
 const FIND_MS = 1_000;
 const BAN_MS = 5_000;
@@ -21,8 +21,15 @@ describe('ban manager properties', () => {
       fc.property(fc.integer({ min: 1, max: 8 }), fc.array(op, { minLength: 1, maxLength: 200 }), (maxRetry, ops) => {
         const clock = new ManualClock(0);
         const m = createBanManager({
-          clock, findTimeMs: FIND_MS, maxRetry, banTimeMs: BAN_MS, factor: 1, maxBanTimeMs: BAN_MS,
-          allow: new CidrSet([]), maxTracked: 16, sweepIntervalMs: 0,
+          clock,
+          findTimeMs: FIND_MS,
+          maxRetry,
+          banTimeMs: BAN_MS,
+          factor: 1,
+          maxBanTimeMs: BAN_MS,
+          allow: new CidrSet([]),
+          maxTracked: 16,
+          sweepIntervalMs: 0,
         });
         const model = new Map<number, { events: Array<[number, number]>; until: number }>();
         for (const { dt, src, kind } of ops) {
@@ -54,8 +61,15 @@ describe('ban manager properties', () => {
   it('isBanned, ban, unban and parseTarget never throw on arbitrary text', () => {
     const clock = new ManualClock(0);
     const m = createBanManager({
-      clock, findTimeMs: FIND_MS, maxRetry: 3, banTimeMs: BAN_MS, factor: 2, maxBanTimeMs: 4 * BAN_MS,
-      allow: new CidrSet(['10.0.0.0/8']), maxTracked: 64, sweepIntervalMs: 0,
+      clock,
+      findTimeMs: FIND_MS,
+      maxRetry: 3,
+      banTimeMs: BAN_MS,
+      factor: 2,
+      maxBanTimeMs: 4 * BAN_MS,
+      allow: new CidrSet(['10.0.0.0/8']),
+      maxTracked: 64,
+      sweepIntervalMs: 0,
     });
     m.ban('192.0.2.0/24', { reason: 'range' });
     m.ban('2001:db8::/32', { reason: 'range' });
@@ -77,8 +91,15 @@ describe('ban manager properties', () => {
       fc.property(fc.ipV4(), fc.integer({ min: 1, max: 31 }), fc.ipV4(), (a, bits, b) => {
         const clock = new ManualClock(0);
         const m = createBanManager({
-          clock, findTimeMs: FIND_MS, maxRetry: 3, banTimeMs: BAN_MS, factor: 2, maxBanTimeMs: BAN_MS,
-          allow: new CidrSet([]), maxTracked: 8, sweepIntervalMs: 0,
+          clock,
+          findTimeMs: FIND_MS,
+          maxRetry: 3,
+          banTimeMs: BAN_MS,
+          factor: 2,
+          maxBanTimeMs: BAN_MS,
+          allow: new CidrSet([]),
+          maxTracked: 8,
+          sweepIntervalMs: 0,
         });
         const r = m.ban(`${a}/${bits}`, { reason: 'p' });
         assert.ok(r.ok);
@@ -112,8 +133,15 @@ describe('ban manager properties', () => {
       fc.property(fc.ipV6(), fc.integer({ min: 0, max: 127 }), fc.oneof(fc.ipV6(), fc.ipV4()), (a, bits, b) => {
         const clock = new ManualClock(0);
         const m = createBanManager({
-          clock, findTimeMs: FIND_MS, maxRetry: 3, banTimeMs: BAN_MS, factor: 2, maxBanTimeMs: BAN_MS,
-          allow: new CidrSet([]), maxTracked: 8, sweepIntervalMs: 0,
+          clock,
+          findTimeMs: FIND_MS,
+          maxRetry: 3,
+          banTimeMs: BAN_MS,
+          factor: 2,
+          maxBanTimeMs: BAN_MS,
+          allow: new CidrSet([]),
+          maxTracked: 8,
+          sweepIntervalMs: 0,
         });
         const r = m.ban(`${a}/${bits}`, { reason: 'p' });
         assert.ok(r.ok, `${a}/${bits}`);

@@ -2,8 +2,8 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import { ManualClock } from '../../src/core/clock.ts';
-import { createFloodLimiter, REQUEST_CLASSES } from '../../src/security/rate-limit.ts';
 import type { BucketRate, RequestClass } from '../../src/security/rate-limit.ts';
+import { createFloodLimiter, REQUEST_CLASSES } from '../../src/security/rate-limit.ts';
 
 /** Asserts that in every interval between two accepted requests, count ≤ burst + rate × duration. */
 function assertWithinBucket(times: readonly number[], r: BucketRate, what: string): void {
@@ -11,7 +11,8 @@ function assertWithinBucket(times: readonly number[], r: BucketRate, what: strin
     for (let i = j; i >= 0; i--) {
       const count = j - i + 1;
       const allowed = r.burst + (r.ratePerSec * ((times[j] as number) - (times[i] as number))) / 1000;
-      if (count > allowed + 1e-9) assert.fail(`${what}: ${count} accepted within ${(times[j] as number) - (times[i] as number)} ms, bound ${allowed}`);
+      if (count > allowed + 1e-9)
+        assert.fail(`${what}: ${count} accepted within ${(times[j] as number) - (times[i] as number)} ms, bound ${allowed}`);
     }
   }
 }
@@ -35,7 +36,14 @@ describe('flood limiter properties', () => {
         (rates, global, fairShareBelow, ops, start) => {
           const clock = new ManualClock(start);
           const g = { ratePerSec: Math.max(1, global.ratePerSec), burst: global.burst };
-          const l = createFloodLimiter({ clock, rates, globalRatePerSec: g.ratePerSec, globalBurst: g.burst, maxSources: 8, fairShareBelow });
+          const l = createFloodLimiter({
+            clock,
+            rates,
+            globalRatePerSec: g.ratePerSec,
+            globalBurst: g.burst,
+            maxSources: 8,
+            fairShareBelow,
+          });
           const perKey = new Map<string, number[]>();
           const all: number[] = [];
           for (const op of ops) {

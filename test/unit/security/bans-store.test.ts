@@ -5,10 +5,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { ManualClock } from '../../../src/core/clock.ts';
-import { createBanStore } from '../../../src/security/ban-store.ts';
 import type { BanStoreIssue } from '../../../src/security/ban-store.ts';
-import { createBanManager } from '../../../src/security/bans.ts';
+import { createBanStore } from '../../../src/security/ban-store.ts';
 import type { BanInfo } from '../../../src/security/bans.ts';
+import { createBanManager } from '../../../src/security/bans.ts';
 import { CidrSet } from '../../../src/security/cidr.ts';
 
 const HOUR = 3_600_000;
@@ -44,8 +44,17 @@ function manager(clock: ManualClock) {
 
 function entry(over: Partial<BanInfo>, clock: ManualClock): BanInfo {
   return {
-    target: '203.0.113.1', kind: 'address', reason: 'r', source: 'manual', bannedAt: clock.wallNow(),
-    expiresAt: clock.wallNow() + HOUR, firstOffenceAt: null, lastOffenceAt: null, count: 0, repeat: 0, ...over,
+    target: '203.0.113.1',
+    kind: 'address',
+    reason: 'r',
+    source: 'manual',
+    bannedAt: clock.wallNow(),
+    expiresAt: clock.wallNow() + HOUR,
+    firstOffenceAt: null,
+    lastOffenceAt: null,
+    count: 0,
+    repeat: 0,
+    ...over,
   };
 }
 
@@ -73,10 +82,7 @@ describe('ban store', () => {
     const loaded = await createBanStore({ dir, clock: clock2, snapshot: () => m2.list() }).load();
     assert.deepEqual(loaded.issues, []);
     assert.equal(loaded.expired, 0);
-    assert.deepEqual(
-      loaded.bans.map((b) => b.target).sort(),
-      ['198.51.100.0/24', '2001:db8::5', '203.0.113.7'],
-    );
+    assert.deepEqual(loaded.bans.map((b) => b.target).sort(), ['198.51.100.0/24', '2001:db8::5', '203.0.113.7']);
     assert.deepEqual(loaded.bans, m.list());
     assert.equal(m2.restore(loaded.bans), 3);
     assert.equal(m2.isBanned('203.0.113.7'), true);
@@ -190,7 +196,10 @@ describe('ban store', () => {
     const r = await createBanStore({ dir, clock, snapshot: () => [] }).load();
     assert.deepEqual(r.bans, [good, forever]);
     assert.equal(r.expired, 1);
-    assert.deepEqual(r.issues.map((i) => [i.code, i.detail]), [['BAN_STORE_ENTRIES_SKIPPED', '7 invalid entries skipped']]);
+    assert.deepEqual(
+      r.issues.map((i) => [i.code, i.detail]),
+      [['BAN_STORE_ENTRIES_SKIPPED', '7 invalid entries skipped']],
+    );
     assert.equal(existsSync(join(dir, 'bans.json')), true, 'a file with some bad entries is not moved');
   });
 

@@ -2,8 +2,8 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { ManualClock } from '../../../src/core/clock.ts';
 import { isPalisadeError } from '../../../src/core/errors.ts';
-import { createBanManager, formatIPv6, parseIPv4, parseTarget } from '../../../src/security/bans.ts';
 import type { BanInfo, BanManagerOptions, UnbanReason } from '../../../src/security/bans.ts';
+import { createBanManager, formatIPv6, parseIPv4, parseTarget } from '../../../src/security/bans.ts';
 import { CidrSet } from '../../../src/security/cidr.ts';
 import { DEFAULT_OFFENCE_WEIGHTS, isOffenceKind, OFFENCE_KINDS } from '../../../src/security/offences.ts';
 
@@ -284,7 +284,19 @@ describe('ban manager: manual bans', () => {
 
   it('bad targets and durations are refused with a code', () => {
     const { m } = setup();
-    for (const t of ['', 'example.com', '1.2.3', '1.2.3.4/33', '2001:db8::/129', 'fe80::1%eth0', '1.2.3.4/', '1.2.3.4/ 8', '1.2.3.4/08', '1.2.3.4/8/9', '/8']) {
+    for (const t of [
+      '',
+      'example.com',
+      '1.2.3',
+      '1.2.3.4/33',
+      '2001:db8::/129',
+      'fe80::1%eth0',
+      '1.2.3.4/',
+      '1.2.3.4/ 8',
+      '1.2.3.4/08',
+      '1.2.3.4/8/9',
+      '/8',
+    ]) {
       const r = m.ban(t, { reason: 'x' });
       assert.equal(r.ok, false, t);
       if (!r.ok) assert.equal(r.error.code, 'BAN_BAD_TARGET', t);
@@ -395,8 +407,16 @@ describe('ban manager: restore', () => {
   it('skips expired and invalid entries', () => {
     const { clock, m } = setup();
     const base: BanInfo = {
-      target: '203.0.113.80', kind: 'address', reason: 'r', source: 'manual', bannedAt: clock.wallNow() - HOUR,
-      expiresAt: clock.wallNow() - 1, firstOffenceAt: null, lastOffenceAt: null, count: 0, repeat: 0,
+      target: '203.0.113.80',
+      kind: 'address',
+      reason: 'r',
+      source: 'manual',
+      bannedAt: clock.wallNow() - HOUR,
+      expiresAt: clock.wallNow() - 1,
+      firstOffenceAt: null,
+      lastOffenceAt: null,
+      count: 0,
+      repeat: 0,
     };
     assert.equal(m.restore([base, { ...base, target: 'garbage', expiresAt: null }, { ...base, target: '10.0.0.1', expiresAt: null }]), 0);
     assert.equal(m.restore([{ ...base, expiresAt: clock.wallNow() + 1 }]), 1);

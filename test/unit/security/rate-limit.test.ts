@@ -2,8 +2,8 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { ManualClock } from '../../../src/core/clock.ts';
 import { isPalisadeError } from '../../../src/core/errors.ts';
-import { classifyMethod, createFloodLimiter } from '../../../src/security/rate-limit.ts';
 import type { FloodLimiterOptions, RequestClass, TakeResult } from '../../../src/security/rate-limit.ts';
+import { classifyMethod, createFloodLimiter } from '../../../src/security/rate-limit.ts';
 
 const loose = { ratePerSec: 100_000, burst: 100_000 };
 

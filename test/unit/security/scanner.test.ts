@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import type { ScannerFacts } from '../../../src/security/scanner.ts';
 import {
   detectScanner,
   isSipviciousBranch,
@@ -8,7 +9,6 @@ import {
   matchScannerUserAgent,
   SCANNER_USER_AGENTS,
 } from '../../../src/security/scanner.ts';
-import type { ScannerFacts } from '../../../src/security/scanner.ts';
 
 const OURS = new Set(['192.0.2.10', 'sip.example.com', '2001:db8::10']);
 
@@ -22,7 +22,11 @@ function factsOf(msg: string, ourHosts: ReadonlySet<string> = OURS): ScannerFact
   const lines = msg.split('\r\n');
   const start = lines[0] ?? '';
   const uri = start.split(' ')[1] ?? '';
-  const hostPort = uri.replace(/^sips?:/, '').replace(/^[^@]*@/, '').split(';')[0] ?? '';
+  const hostPort =
+    uri
+      .replace(/^sips?:/, '')
+      .replace(/^[^@]*@/, '')
+      .split(';')[0] ?? '';
   const host = hostPort.startsWith('[') ? hostPort.slice(0, hostPort.indexOf(']') + 1) : (hostPort.split(':')[0] ?? '');
   const header = (...names: string[]): string | undefined => {
     for (const l of lines.slice(1)) {
