@@ -1,6 +1,6 @@
 /**
  * SipMessage implementation. Two representations of the header section:
- *  - pristine: `ix`, an Int32Array index into `src` (the latin1 text of the head), built once by the parser;
+ * *  - pristine: `ix`, a flat array of small integers indexing `src` (the latin1 text of the head), built once by the parser;
  *    no per-header objects exist until a caller asks for them;
  *  - edited: after the first edit, `entries`, one small immutable object per field; untouched fields keep
  *    their line offsets so the serializer copies them byte for byte.
@@ -77,7 +77,7 @@ export interface WireMessage {
   readonly src: string;
   /** Index of the CRLF ending the start line. */
   readonly startLineEnd: number;
-  readonly ix: Int32Array;
+  readonly ix: readonly number[];
   readonly count: number;
   readonly isRequest: boolean;
   readonly method: string | undefined;
@@ -127,7 +127,7 @@ export class SipMessageImpl implements SipMessage {
   private startLineEnd: number;
   /** Start line rewritten by setRequestUri / setStatus. */
   private startEdited: boolean;
-  private ix: Int32Array;
+  private ix: readonly number[];
   private count: number;
   private entries: Entry[] | null;
   /** Lower-case names of pristine fields with id 0, computed on demand. */
@@ -584,7 +584,7 @@ export class SipMessageImpl implements SipMessage {
     const m = new SipMessageImpl({
       src: '',
       startLineEnd: 0,
-      ix: new Int32Array(0),
+      ix: [],
       count: 0,
       isRequest: start.isRequest,
       method: start.method,

@@ -1,6 +1,6 @@
 /**
  * Strict RFC 3261 message parser (§7, §18.3, §20, §25). One pass over the head locates every header field
- * into an Int32Array index; values are parsed lazily by SipMessageImpl, except those every proxy reads on every
+ * into a flat array of small integers (7 per field; a packed-SMI array, cheaper to slice than a typed array); values are parsed lazily by SipMessageImpl, except those every proxy reads on every
  * message (start line, Request-URI, Via, From, To, CSeq, Call-ID, Max-Forwards, Content-Length), which are
  * validated here and memoised. Never throws: every outcome is a Result with a stable code.
  *
@@ -69,7 +69,7 @@ function isWsCode(c: number): boolean {
   return c === 0x20 || c === 0x09;
 }
 
-let scratch = new Int32Array(DEFAULT_SIP_LIMITS.maxHeaders * STRIDE);
+let scratch: number[] = new Array<number>(DEFAULT_SIP_LIMITS.maxHeaders * STRIDE).fill(0);
 const firstAt = new Int32Array(H_COUNT);
 const seen = new Int32Array(H_COUNT);
 
@@ -140,7 +140,7 @@ function parse(bytes: Buffer, limits: SipLimits, stream: boolean): Result<SipMes
 
   // ---- header fields -----------------------------------------------------------------------------------
   const maxHeaders = limits.maxHeaders;
-  if (scratch.length < maxHeaders * STRIDE) scratch = new Int32Array(maxHeaders * STRIDE);
+  if (scratch.length < maxHeaders * STRIDE) scratch = new Array<number>(maxHeaders * STRIDE).fill(0);
   const ix = scratch;
   firstAt.fill(-1);
   seen.fill(0);
