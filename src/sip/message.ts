@@ -1,6 +1,7 @@
 /**
  * SipMessage implementation. Two representations of the header section:
- * *  - pristine: `ix`, a flat array of small integers indexing `src` (the latin1 text of the head), built once by the parser;
+ *  - pristine: `ix`, a flat array of small integers indexing `src` (the latin1 text of the head), built once
+ *    by the parser;
  *    no per-header objects exist until a caller asks for them;
  *  - edited: after the first edit, `entries`, one small immutable object per field; untouched fields keep
  *    their line offsets so the serializer copies them byte for byte.

@@ -1,6 +1,7 @@
 /**
  * Strict RFC 3261 message parser (§7, §18.3, §20, §25). One pass over the head locates every header field
- * into a flat array of small integers (7 per field; a packed-SMI array, cheaper to slice than a typed array); values are parsed lazily by SipMessageImpl, except those every proxy reads on every
+ * into a flat array of small integers (7 per field; a packed-SMI array is cheaper to slice than a typed array).
+ * Values are parsed lazily by SipMessageImpl, except those every proxy reads on every
  * message (start line, Request-URI, Via, From, To, CSeq, Call-ID, Max-Forwards, Content-Length), which are
  * validated here and memoised. Never throws: every outcome is a Result with a stable code.
  *
