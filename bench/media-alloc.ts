@@ -86,7 +86,10 @@ async function run(concurrency: number): Promise<[number, number, number, number
   }
 }
 
-const levels = process.argv.slice(2).map(Number).filter((n) => Number.isInteger(n) && n > 0);
+const levels = process.argv
+  .slice(2)
+  .map(Number)
+  .filter((n) => Number.isInteger(n) && n > 0);
 const rows: [number, number, number, number][] = [];
 for (const c of levels.length > 0 ? levels : [1, 100, 1000]) rows.push(await run(c));
 console.log(`allocate + update + update + release, 1 m= section, quarantine ${QUARANTINE_MS} ms at ${MS_PER_CALL} ms/call`);

@@ -19,5 +19,5 @@ export {
 } from './control.ts';
 export { type IdleDropCounter, openPlainRelay, PlainRelay, type PlainRelayOptions, type RelayBindError } from './plain-relay.ts';
 export { DEFAULT_PORT_QUARANTINE_MS, type PortPair, PortPool, type PortPoolOptions, type PortPoolStats } from './port-pool.ts';
-export { IdleSocketPool, type IdleSocketPoolOptions } from './socket-pool.ts';
 export { classifyPacket, type MediaRelay, PACKET_MALFORMED, PACKET_RTCP, PACKET_RTP, RelayCounters } from './relay.ts';
+export { IdleSocketPool, type IdleSocketPoolOptions } from './socket-pool.ts';

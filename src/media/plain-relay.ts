@@ -367,9 +367,7 @@ export async function openPlainRelay(opts: PlainRelayOptions, idleDrops?: IdleDr
   const bound: Socket[] = [];
   for (const [side, address, port] of plan) {
     const family = familyOf(address);
-    const r = family
-      ? await bindSocket(family, address, port)
-      : err('local address is not an IP address');
+    const r = family ? await bindSocket(family, address, port) : err('local address is not an IP address');
     if (!r.ok) {
       await Promise.all(bound.map((s) => closeSocket(s)));
       return err({ code: 'MEDIA_BIND', side, port: port % 2 === 0 ? port : port - 1, reason: r.error });
