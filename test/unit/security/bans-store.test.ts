@@ -122,6 +122,25 @@ describe('ban store', () => {
     assert.equal(clock.pendingTimers(), 0);
   });
 
+  it('a change during a write in flight is written afterwards, not lost', async () => {
+    const dir = await freshDir();
+    const clock = new ManualClock(0);
+    const m = manager(clock);
+    const store = createBanStore({ dir, clock, debounceMs: 100, snapshot: () => m.list() });
+    m.ban('192.0.2.1', { reason: 'first' });
+    store.schedule();
+    clock.advance(100); // the write starts now and is in flight
+    m.ban('192.0.2.2', { reason: 'second' });
+    store.schedule();
+    await store.idle();
+    assert.equal(store.stats().writes, 1);
+    clock.advance(100);
+    await store.idle();
+    assert.equal(store.stats().writes, 2);
+    const doc = JSON.parse(await readFile(store.path, 'utf8')) as { bans: BanInfo[] };
+    assert.deepEqual(doc.bans.map((b) => b.target).sort(), ['192.0.2.1', '192.0.2.2']);
+  });
+
   it('a missing file is an empty start without issues', async () => {
     const dir = await freshDir();
     const r = await createBanStore({ dir, clock: new ManualClock(), snapshot: () => [] }).load();
