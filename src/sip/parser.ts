@@ -245,11 +245,12 @@ function parse(bytes: Buffer, limits: SipLimits, stream: boolean): Result<SipMes
     p = le;
   }
 
-  for (const id of SINGLE) {
-    if ((seen[id] as number) > 1) return fail('SIP_DUPLICATE_HEADER', 'single-valued header repeated', method);
+  for (let k = 0; k < SINGLE.length; k++) {
+    if ((seen[SINGLE[k] as number] as number) > 1) return fail('SIP_DUPLICATE_HEADER', 'single-valued header repeated', method);
   }
-  for (const [id, label] of REQUIRED) {
-    if (firstAt[id] === -1) return fail('SIP_MISSING_HEADER', `missing ${label}`, method);
+  for (let k = 0; k < REQUIRED.length; k++) {
+    const req = REQUIRED[k] as readonly [number, string];
+    if (firstAt[req[0]] === -1) return fail('SIP_MISSING_HEADER', `missing ${req[1]}`, method);
   }
 
   // ---- body (RFC 3261 §18.3) ---------------------------------------------------------------------------
@@ -319,7 +320,8 @@ function parse(bytes: Buffer, limits: SipLimits, stream: boolean): Result<SipMes
   // RFC 3261 §8.2 / RFC 4475 §3.1.2.17: the CSeq method must match the request method.
   if (method !== undefined && cseq.value.method !== method) return fail('SIP_METHOD_MISMATCH', 'CSeq method differs from request method', method);
   const callId = msg.fieldValue(firstAt[H_CALL_ID] as number);
-  if (callId.length === 0 || /[\s]/.test(callId)) return fail('SIP_BAD_VALUE', 'bad Call-ID', method);
+  // callid = word [ "@" word ] (RFC 3261 §25.1): non-empty, no whitespace (folding was already unfolded to SP).
+  if (callId.length === 0 || callId.indexOf(' ') >= 0 || callId.indexOf('\t') >= 0) return fail('SIP_BAD_VALUE', 'bad Call-ID', method);
   const mfAt = firstAt[H_MAX_FORWARDS] as number;
   if (mfAt >= 0) {
     const mf = msg.fieldValue(mfAt);
