@@ -168,7 +168,7 @@ function parse(bytes: Buffer, limits: SipLimits, stream: boolean): Result<SipMes
       for (;;) {
         c = s.charCodeAt(vs);
         if (c === 0x20 || c === 0x09) vs++;
-        else if (c === 0x0d && isWsCode(s.charCodeAt(vs + 2))) vs += 3;
+        else if (c === 0x0d && s.charCodeAt(vs + 1) === 0x0a && isWsCode(s.charCodeAt(vs + 2))) vs += 3;
         else break;
       }
       let q = vs;

@@ -63,6 +63,22 @@ describe('parse ∘ serialize', () => {
     );
   });
 
+  it('the careful scan (taken when a non-ASCII byte is present) locates the same fields as the fast scan', () => {
+    fc.assert(
+      fc.property(genMessage, (g) => {
+        const b = render(g);
+        const eol = b.indexOf('\r\n');
+        const slow = Buffer.concat([b.subarray(0, eol + 2), Buffer.from('X-Utf8: \u00e9t\u00e9\r\n', 'utf8'), b.subarray(eol + 2)]);
+        const fast = parsed(b);
+        const careful = parsed(slow);
+        assert.equal(careful.get('x-utf8'), '\u00e9t\u00e9');
+        assert.deepEqual(careful.headers().slice(1), fast.headers());
+        assert.deepEqual(fields(careful).via, fields(fast).via);
+      }),
+      { numRuns: 200 },
+    );
+  });
+
   it('edited messages re-parse to the edited fields', () => {
     fc.assert(
       fc.property(genMessage, fc.string({ minLength: 1, maxLength: 12 }).filter((s) => /^[A-Za-z0-9]+$/.test(s)), fc.string({ maxLength: 50 }), (g, tag, body) => {

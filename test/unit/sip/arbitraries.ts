@@ -43,6 +43,10 @@ export interface GenMessage {
   readonly extra: readonly (readonly [string, string])[];
   readonly body: string;
   readonly compact: boolean;
+  /** Fold Via and From values onto continuation lines (RFC 3261 §7.3.1). */
+  readonly fold: boolean;
+  /** Whitespace around the colons. */
+  readonly spaced: boolean;
 }
 
 export const genMessage: fc.Arbitrary<GenMessage> = fc.record({
@@ -63,20 +67,24 @@ export const genMessage: fc.Arbitrary<GenMessage> = fc.record({
   extra: fc.array(fc.tuple(fc.constantFrom('Subject', 'User-Agent', 'X-Trace', 'Supported', 'Allow'), str(`${ALNUM} ,;=.-`, 0, 30).map((s) => s.trim())), { maxLength: 5 }),
   body: fc.option(str(`${ALNUM} =\r\n.:/`, 1, 200), { nil: undefined }).map((b) => b ?? ''),
   compact: fc.boolean(),
+  fold: fc.boolean(),
+  spaced: fc.boolean(),
 });
 
 /** The canonical wire form of a generated message (always with Content-Length). */
 export function render(g: GenMessage): Buffer {
   const ruri = `sip:${g.user}@${g.ruriHost.written}${g.ruriPort === undefined ? '' : `:${g.ruriPort}`}`;
   const sentBy = `${g.viaHost.written}${g.viaPort === undefined ? '' : `:${g.viaPort}`}`;
+  const c = g.spaced ? ' :  ' : ': ';
   const n = (long: string, short: string) => (g.compact ? short : long);
+  const f = g.fold ? '\r\n  ' : '';
   const lines = [
     `${g.method} ${ruri} SIP/2.0`,
-    `${n('Via', 'v')}: SIP/2.0/${g.transport} ${sentBy};branch=${g.branch}`,
+    `${n('Via', 'v')}${c}SIP/2.0/${g.transport} ${sentBy}${f};branch=${g.branch}`,
     `Max-Forwards: ${g.maxForwards}`,
-    `${n('From', 'f')}: ${g.display === undefined ? '' : `"${g.display}" `}<sip:caller@example.com>;tag=${g.fromTag}`,
+    `${n('From', 'f')}${c}${g.display === undefined ? '' : `"${g.display}" `}<sip:caller@example.com>${f};tag=${g.fromTag}`,
     `${n('To', 't')}: <${ruri}>${g.toTag === undefined ? '' : `;tag=${g.toTag}`}`,
-    `${n('Call-ID', 'i')}: ${g.callId}`,
+    `${n('Call-ID', 'i')}${c}${g.callId}`,
     `CSeq: ${g.cseq} ${g.method}`,
     ...g.extra.map(([k, v]) => `${k}: ${v}`),
   ];
