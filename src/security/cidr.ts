@@ -52,6 +52,7 @@ export function parseCidr(text: string): Cidr | undefined {
   if (base === undefined) return undefined;
   const fam = isIP(addr);
   const maxBits = fam === 4 ? 32 : 128;
+  if (bitsText !== undefined && !/^\d{1,3}$/.test(bitsText)) return undefined;
   const bits = bitsText === undefined ? maxBits : Number(bitsText);
   if (!Number.isInteger(bits) || bits < 0 || bits > maxBits) return undefined;
   const prefix = fam === 4 ? 96 + bits : bits;

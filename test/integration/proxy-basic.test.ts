@@ -21,13 +21,15 @@ interface Peer {
   inbox: string[];
   next(pred: (m: string) => boolean, ms?: number): Promise<string>;
   send(text: string, port: number, host: string): void;
+  /** Removes scripted behaviour (autoAnswer and the like), keeping the inbox. */
+  reset(): void;
 }
 
 async function peer(ip: string, port = 0): Promise<Peer> {
   const sock = createSocket('udp4');
   const inbox: string[] = [];
   const waiters: Array<{ pred: (m: string) => boolean; resolve: (m: string) => void }> = [];
-  sock.on('message', (b) => {
+  const collect = (b: Buffer) => {
     const m = b.toString('latin1');
     inbox.push(m);
     for (const w of [...waiters]) {
@@ -36,7 +38,8 @@ async function peer(ip: string, port = 0): Promise<Peer> {
         w.resolve(m);
       }
     }
-  });
+  };
+  sock.on('message', collect);
   await new Promise<void>((r) => sock.bind(port, ip, () => r()));
   return {
     sock,
@@ -49,7 +52,7 @@ async function peer(ip: string, port = 0): Promise<Peer> {
         return Promise.resolve(found);
       }
       return new Promise((resolve, reject) => {
-        const t = setTimeout(() => reject(new Error('timeout waiting for message')), ms);
+        const t = setTimeout(() => reject(new Error(`timeout waiting for ${pred.toString().slice(0, 120)}; inbox: ${inbox.map((m) => m.split('\r\n')[0]).join(' | ')}`)), ms);
         waiters.push({
           pred,
           resolve: (m) => {
@@ -59,6 +62,10 @@ async function peer(ip: string, port = 0): Promise<Peer> {
           },
         });
       });
+    },
+    reset() {
+      sock.removeAllListeners('message');
+      sock.on('message', collect);
     },
     send(text, p, host) {
       sock.send(Buffer.from(text.replace(/\r?\n/g, '\r\n'), 'latin1'), p, host);
@@ -132,12 +139,13 @@ listeners:
 pbx:
   listen: { transport: udp, address: ${INSIDE_IP}, port: 0 }
   targets: [{ name: pbx1, host: ${PBX_IP}, port: ${pbx.port} }]
-  probe: { intervalMs: 200, timeoutMs: 150, failuresToDown: 1 }
+  probe: { intervalMs: 400, timeoutMs: 350, failuresToDown: 2 }
 metrics: { enabled: false }
 shutdown: { drainMs: 1500 }
 logging: { level: silent }
 `;
   writeFileSync(join(dir, 'palisade.yaml'), policy);
+  autoAnswer(pbx, { answer: true }); // answers the OPTIONS probes from the start, then calls
   daemon = await startDaemon({ configPath: join(dir, 'palisade.yaml'), logger: silentLogger, installSignalHandlers: false });
   const l = daemon.status().listeners.find((x) => x.id === 'pub');
   assert.ok(l);
@@ -169,7 +177,6 @@ function invite(callId: string, branch: string): string {
 }
 
 test('a call passes through with the inside hidden from the client', async () => {
-  autoAnswer(pbx, { answer: true });
   client.inbox.length = 0;
   client.send(invite('call-1@client', 'z9hG4bK-c1'), publicPort, PUBLIC_IP);
   const trying = await client.next((m) => m.startsWith('SIP/2.0 100'));
@@ -256,7 +263,7 @@ test('Max-Forwards 0 gets 483 and a looped request 482', async () => {
 });
 
 test('no PBX answering: 503 with Retry-After, and recovery when it returns', async () => {
-  pbx.sock.removeAllListeners('message');
+  pbx.reset();
   // Silence: probes fail and the target goes down.
   const downBy = Date.now() + 3000;
   while (daemon.status().pbx[0]?.up && Date.now() < downBy) await new Promise((r) => setTimeout(r, 50));
@@ -293,11 +300,10 @@ function request(method: string, callId: string, branch: string, opts: { toTag?:
 }
 
 test('CANCEL of a ringing call: 200 to the CANCEL, CANCEL toward the PBX, 487 back to the caller', async () => {
-  pbx.sock.removeAllListeners('message');
+  pbx.reset();
   // Re-attach a PBX that only rings, and answers CANCEL + 487.
   pbx.sock.on('message', (b, rinfo) => {
     const m = b.toString('latin1');
-    pbx.inbox.push(m);
     if (m.startsWith('SIP/2.0') || m.startsWith('ACK')) return;
     const vias = m.split('\r\n').filter((l) => /^via\s*:/i.test(l));
     const base = [...vias, `From: ${header(m, 'From')}`, `To: ${header(m, 'To')};tag=ring1`, `Call-ID: ${header(m, 'Call-ID')}`];
@@ -324,8 +330,75 @@ test('CANCEL of a ringing call: 200 to the CANCEL, CANCEL toward the PBX, 487 ba
   assert.ok(pbx.inbox.some((m) => m.startsWith('ACK')), 'the PBX got the hop-by-hop ACK for its 487');
 });
 
+test('re-INVITE (hold) and a BYE from the PBX cross the border with each side\'s own Call-ID and targets', async () => {
+  pbx.reset();
+  autoAnswer(pbx, { answer: true });
+  client.inbox.length = 0;
+  pbx.inbox.length = 0;
+  client.send(invite('call-hold@client', 'z9hG4bK-h1'), publicPort, PUBLIC_IP);
+  await client.next((m) => m.startsWith('SIP/2.0 200') && m.includes('call-hold@client'));
+  client.send(request('ACK', 'call-hold@client', 'z9hG4bK-h1ack', { toTag: 'pbxtag1' }), publicPort, PUBLIC_IP);
+  const inv = await pbx.next((m) => m.startsWith('INVITE') && /CSeq: 1 INVITE/.test(m));
+  const insideCallId = header(inv, 'Call-ID') ?? '';
+  const holdSdp = `v=0\r\no=- 2 3 IN IP4 ${PUBLIC_IP}\r\ns=-\r\nc=IN IP4 ${PUBLIC_IP}\r\nt=0 0\r\nm=audio 30000 RTP/AVP 0\r\na=sendonly\r\n`;
+  client.send(request('INVITE', 'call-hold@client', 'z9hG4bK-h2', { toTag: 'pbxtag1', cseq: 2, body: holdSdp }), publicPort, PUBLIC_IP);
+  const reinv = await pbx.next((m) => m.startsWith('INVITE') && /CSeq: 2 INVITE/.test(m)).catch((e: Error) => {
+    throw new Error(`${e.message}\nclient got: ${client.inbox.map((m) => m.split('\r\n')[0]).join(' | ')}`);
+  });
+  assert.equal(header(reinv, 'Call-ID'), insideCallId, 're-INVITE stays in the inside dialog');
+  assert.match(reinv, /a=sendonly/, 'the hold direction passes');
+  assert.match(reinv, new RegExp(`c=IN IP4 ${INSIDE_IP.replace(/\./g, '\\.')}`), 'the PBX is told to send to the relay');
+  await client.next((m) => m.startsWith('SIP/2.0 200') && /2 INVITE/.test(header(m, 'CSeq') ?? ''));
+  // The PBX hangs up: the BYE reaches the phone at its Contact, on the outside Call-ID, with nothing of the inside.
+  const vias = `Via: SIP/2.0/UDP ${PBX_IP}:${pbx.port};branch=z9hG4bK-pbxbye1`;
+  const status = daemon.status();
+  const inside = status.listeners.find((l) => l.id === 'pbx');
+  assert.ok(inside);
+  pbx.sock.send(
+    Buffer.from(
+      [
+        `BYE sip:c@${INSIDE_IP}:${inside.port} SIP/2.0`,
+        vias,
+        'Max-Forwards: 70',
+        `From: <sip:100@${PBX_IP}>;tag=pbxtag1`,
+        `To: <sip:alice@${PUBLIC_IP}>;tag=alicetag`,
+        `Call-ID: ${insideCallId}`,
+        'CSeq: 10 BYE',
+        'Content-Length: 0',
+        '',
+        '',
+      ].join('\r\n'),
+    ),
+    inside.port,
+    INSIDE_IP,
+  );
+  const bye = await client.next((m) => m.startsWith('BYE'));
+  assert.equal(header(bye, 'Call-ID'), 'call-hold@client');
+  assert.match(bye.split('\r\n')[0] ?? '', new RegExp(`^BYE sip:alice@${PUBLIC_IP.replace(/\./g, '\\.')}:${client.port} `));
+  for (const leak of [PBX_IP, INSIDE_IP, insideCallId]) assert.ok(!bye.includes(leak), `BYE leaks ${leak}`);
+  const byeVias = bye.split('\r\n').filter((l) => /^via\s*:/i.test(l));
+  client.send(
+    [
+      'SIP/2.0 200 OK',
+      ...byeVias,
+      `From: ${header(bye, 'From')}`,
+      `To: ${header(bye, 'To')}`,
+      `Call-ID: ${header(bye, 'Call-ID')}`,
+      `CSeq: ${header(bye, 'CSeq')}`,
+      'Content-Length: 0',
+      '',
+      '',
+    ].join('\r\n'),
+    publicPort,
+    PUBLIC_IP,
+  );
+  const ok = await pbx.next((m) => m.startsWith('SIP/2.0 200') && /BYE/.test(header(m, 'CSeq') ?? ''));
+  assert.equal(header(ok, 'Call-ID'), insideCallId);
+  assert.match(ok, /branch=z9hG4bK-pbxbye1/, 'the PBX gets its own Via back');
+});
+
 test('drain: new calls get 503 while an established call can still hang up, then the daemon stops', async () => {
-  pbx.sock.removeAllListeners('message');
+  pbx.reset();
   autoAnswer(pbx, { answer: true });
   client.inbox.length = 0;
   client.send(invite('call-drain@client', 'z9hG4bK-d1'), publicPort, PUBLIC_IP);

@@ -22,6 +22,8 @@ test('IPv6 CIDR and compressed forms', () => {
 test('bad input never throws and never matches', () => {
   assert.equal(parseCidr('nope'), undefined);
   assert.equal(parseCidr('10.0.0.0/33'), undefined);
+  assert.equal(parseCidr('10.0.0.0/'), undefined, 'an empty prefix is not /0');
+  assert.equal(parseCidr('10.0.0.0/+8'), undefined);
   assert.equal(addressToBigInt('1.2.3'), undefined);
   assert.equal(new CidrSet(['0.0.0.0/0']).has('garbage'), false);
   assert.equal(new CidrSet(['0.0.0.0/0']).has('203.0.113.1'), true);
