@@ -3,7 +3,8 @@
  * Route, Record-Route), CSeq, and comma-list splitting that respects quoted strings and <>.
  * Inputs are header values after unfolding; SWS/LWS around separators is allowed wherever the ABNF allows it.
  */
-import type { Result } from '../core/result.ts';
+import type { ErrorCode } from '../core/errors.ts';
+import type { Err, Result } from '../core/result.ts';
 import { BSLASH as BSLASH_, DQUOTE as DQUOTE_, GENVALUE as GENVALUE_, HOSTCHAR as HOSTCHAR_, TOKEN as TOKEN_, isDigit as isDigit_, isWs as isWs_, scanClass as scanClass_, skipWs as skipWs_ } from './chars.ts';
 import { fail as fail_ } from './errors.ts';
 import type { Contact, CSeq, NameAddr, SipParseError, SipUri, Via } from './types.ts';
@@ -93,16 +94,20 @@ export function splitList(value: string): string[] {
   return out;
 }
 
-/** Mutable cursor result of the element parsers: next index, or an error. */
-interface Parsed<T> {
-  readonly value: T;
-  readonly next: number;
-}
+/**
+ * The element parsers below return their value (or ERR) and leave the index after it in `cursor`; on ERR the
+ * error is in `lastError`. Module state instead of a {value, next} object per step keeps the parse path free of
+ * short-lived allocations; none of these functions re-enters another parse.
+ */
+const ERR: unique symbol = Symbol('sip-parse-error');
+type Step<T> = T | typeof ERR;
+let cursor = 0;
+let hostPortPort: number | undefined;
+let lastError: Err<SipParseError> = fail('SIP_BAD_VALUE', 'no error');
 
-type Step<T> = Parsed<T> | Extract<Result<never, SipParseError>, { ok: false }>;
-
-function isErr<T>(r: Step<T>): r is Extract<Result<never, SipParseError>, { ok: false }> {
-  return (r as { ok?: boolean }).ok === false;
+function bad(code: ErrorCode, reason: string): typeof ERR {
+  lastError = fail(code, reason);
+  return ERR;
 }
 
 /**
@@ -113,10 +118,13 @@ function parseParams(s: string, i: number, end: number, code: 'SIP_BAD_VIA' | 'S
   let params: ParamMap_<string | null> | undefined;
   for (;;) {
     i = skipWs(s, i, end);
-    if (i >= end || s.charCodeAt(i) !== 0x3b) return { value: params, next: i };
+    if (i >= end || s.charCodeAt(i) !== 0x3b) {
+      cursor = i;
+      return params;
+    }
     i = skipWs(s, i + 1, end);
     const n1 = scanClass(s, i, end, TOKEN);
-    if (n1 === i) return fail(code, 'empty parameter');
+    if (n1 === i) return bad(code, 'empty parameter');
     const name = s.slice(i, n1).toLowerCase();
     i = skipWs(s, n1, end);
     let value: string | null = null;
@@ -124,33 +132,33 @@ function parseParams(s: string, i: number, end: number, code: 'SIP_BAD_VIA' | 'S
       i = skipWs(s, i + 1, end);
       if (i < end && s.charCodeAt(i) === DQUOTE) {
         const q = skipQuoted(s, i, end);
-        if (q < 0) return fail(code, 'unterminated quoted parameter');
+        if (q < 0) return bad(code, 'unterminated quoted parameter');
         value = s.slice(i, q);
         i = q;
       } else {
         const v1 = scanClass(s, i, end, GENVALUE);
-        if (v1 === i) return fail(code, 'empty parameter value');
+        if (v1 === i) return bad(code, 'empty parameter value');
         value = s.slice(i, v1);
         i = v1;
       }
     }
-    if (params === undefined) params = new ParamMap();
+    if (params === undefined) params = new ParamMap<string | null>();
     params.add(name, value);
   }
 }
 
 /** host [":" port] with IPv6 references; returns host without brackets. */
-function parseHostPort(s: string, i: number, end: number): Step<{ host: string; port: number | undefined }> {
+function parseHostPort(s: string, i: number, end: number): Step<string> {
   let host: string;
   if (s.charCodeAt(i) === 0x5b) {
     const close = s.indexOf(']', i);
-    if (close < 0 || close >= end) return fail('SIP_BAD_VIA', 'unterminated IPv6 reference');
+    if (close < 0 || close >= end) return bad('SIP_BAD_VIA', 'unterminated IPv6 reference');
     host = s.slice(i + 1, close);
-    if (!isIPv6(host) || host.indexOf('%') >= 0) return fail('SIP_BAD_VIA', 'bad IPv6 reference');
+    if (!isIPv6(host) || host.indexOf('%') >= 0) return bad('SIP_BAD_VIA', 'bad IPv6 reference');
     i = close + 1;
   } else {
     const h = scanClass(s, i, end, HOSTCHAR);
-    if (h === i) return fail('SIP_BAD_VIA', 'missing sent-by host');
+    if (h === i) return bad('SIP_BAD_VIA', 'missing sent-by host');
     host = s.slice(i, h);
     i = h;
   }
@@ -162,14 +170,16 @@ function parseHostPort(s: string, i: number, end: number): Step<{ host: string; 
     let v = 0;
     while (p < end && isDigit(s.charCodeAt(p))) {
       v = v * 10 + (s.charCodeAt(p) - 0x30);
-      if (v > 65535) return fail('SIP_BAD_VIA', 'port out of range');
+      if (v > 65535) return bad('SIP_BAD_VIA', 'port out of range');
       p++;
     }
-    if (p === p0) return fail('SIP_BAD_VIA', 'bad port');
+    if (p === p0) return bad('SIP_BAD_VIA', 'bad port');
     port = v;
     i = p;
   }
-  return { value: { host, port }, next: i };
+  cursor = i;
+  hostPortPort = port;
+  return host;
 }
 
 /** One via-parm starting at i. */
@@ -177,41 +187,42 @@ function parseViaParm(s: string, i: number, end: number): Step<Via> {
   const start = i;
   // sent-protocol = protocol-name SLASH protocol-version SLASH transport; SLASH = SWS "/" SWS
   const a1 = scanClass(s, i, end, TOKEN);
-  if (a1 === i) return fail('SIP_BAD_VIA', 'missing protocol name');
+  if (a1 === i) return bad('SIP_BAD_VIA', 'missing protocol name');
   let j = skipWs(s, a1, end);
-  if (s.charCodeAt(j) !== 0x2f) return fail('SIP_BAD_VIA', 'bad sent-protocol');
+  if (s.charCodeAt(j) !== 0x2f) return bad('SIP_BAD_VIA', 'bad sent-protocol');
   j = skipWs(s, j + 1, end);
   const b1 = scanClass(s, j, end, TOKEN);
-  if (b1 === j) return fail('SIP_BAD_VIA', 'missing protocol version');
+  if (b1 === j) return bad('SIP_BAD_VIA', 'missing protocol version');
   const name = s.slice(i, a1);
   const version = s.slice(j, b1);
   j = skipWs(s, b1, end);
-  if (s.charCodeAt(j) !== 0x2f) return fail('SIP_BAD_VIA', 'bad sent-protocol');
+  if (s.charCodeAt(j) !== 0x2f) return bad('SIP_BAD_VIA', 'bad sent-protocol');
   j = skipWs(s, j + 1, end);
   const t1 = scanClass(s, j, end, TOKEN);
-  if (t1 === j) return fail('SIP_BAD_VIA', 'missing transport');
-  if (name.toUpperCase() !== 'SIP' || version !== '2.0') return fail('SIP_BAD_VIA', 'Via protocol is not SIP/2.0');
+  if (t1 === j) return bad('SIP_BAD_VIA', 'missing transport');
+  if (name.toUpperCase() !== 'SIP' || version !== '2.0') return bad('SIP_BAD_VIA', 'Via protocol is not SIP/2.0');
   const transport = s.slice(j, t1).toUpperCase();
   // LWS sent-by
   const h0 = skipWs(s, t1, end);
-  if (h0 === t1) return fail('SIP_BAD_VIA', 'missing sent-by');
-  const hp = parseHostPort(s, h0, end);
-  if (isErr(hp)) return hp;
-  const pr = parseParams(s, hp.next, end, 'SIP_BAD_VIA');
-  if (isErr(pr)) return pr;
-  const params = pr.value ?? EMPTY_PARAMS;
+  if (h0 === t1) return bad('SIP_BAD_VIA', 'missing sent-by');
+  const host = parseHostPort(s, h0, end);
+  if (host === ERR) return ERR;
+  const port = hostPortPort;
+  const pr = parseParams(s, cursor, end, 'SIP_BAD_VIA');
+  if (pr === ERR) return ERR;
+  const params = pr ?? EMPTY_PARAMS;
   const b = params.get('branch');
-  if (b === null) return fail('SIP_BAD_VIA', 'branch without value');
+  if (b === null) return bad('SIP_BAD_VIA', 'branch without value');
   const via: Via = {
     protocol: 'SIP/2.0',
     transport,
-    host: hp.value.host,
-    port: hp.value.port,
+    host,
+    port,
     params,
     branch: b,
-    raw: s.slice(start, pr.next),
+    raw: s.slice(start, cursor),
   };
-  return { value: via, next: pr.next };
+  return via;
 }
 
 /** All via-parms of one Via header value, appended to out. */
@@ -220,9 +231,9 @@ export function parseViaValue(s: string, out: Via[]): Result<void, SipParseError
   let i = skipWs(s, 0, end);
   for (;;) {
     const r = parseViaParm(s, i, end);
-    if (isErr(r)) return r;
-    out.push(r.value);
-    i = skipWs(s, r.next, end);
+    if (r === ERR) return lastError;
+    out.push(r);
+    i = skipWs(s, cursor, end);
     if (i >= end) return { ok: true, value: undefined };
     if (s.charCodeAt(i) !== 0x2c) return fail('SIP_BAD_VIA', 'unexpected character in Via');
     i = skipWs(s, i + 1, end);
@@ -258,7 +269,8 @@ function parseNameAddrAt(s: string, i: number, end: number, maxUri: number, allo
         star: true,
         expires: undefined,
       };
-      return { value: star, next: j };
+      cursor = j;
+      return star;
     }
   }
   let displayName: string | undefined;
@@ -268,10 +280,10 @@ function parseNameAddrAt(s: string, i: number, end: number, maxUri: number, allo
   const c = s.charCodeAt(i);
   if (c === DQUOTE) {
     const q = skipQuoted(s, i, end);
-    if (q < 0) return fail(BADNA, 'unterminated quoted display name');
+    if (q < 0) return bad(BADNA, 'unterminated quoted display name');
     displayName = unquote(s, i, q);
     j = skipWs(s, q, end);
-    if (s.charCodeAt(j) !== 0x3c) return fail(BADNA, 'expected < after display name');
+    if (s.charCodeAt(j) !== 0x3c) return bad(BADNA, 'expected < after display name');
   } else if (c !== 0x3c) {
     // Either *(token LWS) "<" or an addr-spec. Look for "<" after a run of tokens and whitespace.
     let k = i;
@@ -292,7 +304,7 @@ function parseNameAddrAt(s: string, i: number, end: number, maxUri: number, allo
       while (e < end) {
         const ch = s.charCodeAt(e);
         if (ch === 0x3b || ch === 0x2c || isWs(ch)) break;
-        if (ch === 0x3f || ch === 0x3c || ch === 0x3e || ch === DQUOTE) return fail(BADNA, 'URI with "?" or <> must be enclosed in <>');
+        if (ch === 0x3f || ch === 0x3c || ch === 0x3e || ch === DQUOTE) return bad(BADNA, 'URI with "?" or <> must be enclosed in <>');
         e++;
       }
       uriEnd = e;
@@ -302,11 +314,11 @@ function parseNameAddrAt(s: string, i: number, end: number, maxUri: number, allo
   // at "<"
   uriStart = j + 1;
   const close = s.indexOf('>', uriStart);
-  if (close < 0 || close >= end) return fail(BADNA, 'missing >');
+  if (close < 0 || close >= end) return bad(BADNA, 'missing >');
   uriEnd = close;
   for (let k = uriStart; k < uriEnd; k++) {
     const ch = s.charCodeAt(k);
-    if (ch <= 0x20 || ch === 0x3c || ch === DQUOTE) return fail(BADNA, 'whitespace or < inside <URI>');
+    if (ch <= 0x20 || ch === 0x3c || ch === DQUOTE) return bad(BADNA, 'whitespace or < inside <URI>');
   }
   return finishNameAddr(s, start, uriStart, uriEnd, close + 1, end, displayName, maxUri);
 }
@@ -333,12 +345,12 @@ function finishNameAddr(
   maxUri: number,
 ): Step<Contact> {
   const u = parseUri(s.slice(uriStart, uriEnd), maxUri);
-  if (!u.ok) return fail(u.error.code === 'SIP_URI_TOO_LONG' ? 'SIP_URI_TOO_LONG' : 'SIP_BAD_NAME_ADDR', u.error.reason);
+  if (!u.ok) return bad(u.error.code === 'SIP_URI_TOO_LONG' ? 'SIP_URI_TOO_LONG' : 'SIP_BAD_NAME_ADDR', u.error.reason);
   const pr = parseParams(s, after, end, 'SIP_BAD_NAME_ADDR');
-  if (isErr(pr)) return pr;
-  const params = pr.value ?? EMPTY_PARAMS;
+  if (pr === ERR) return ERR;
+  const params = pr ?? EMPTY_PARAMS;
   const tag = params.get('tag');
-  if (tag === null) return fail('SIP_BAD_NAME_ADDR', 'tag without value');
+  if (tag === null) return bad('SIP_BAD_NAME_ADDR', 'tag without value');
   let expires: number | undefined;
   const ex = params.get('expires');
   if (ex !== undefined && ex !== null) expires = parseDeltaSeconds(ex);
@@ -347,11 +359,11 @@ function finishNameAddr(
     uri: u.value,
     params,
     tag,
-    raw: s.slice(start, pr.next),
+    raw: s.slice(start, cursor),
     star: false,
     expires,
   };
-  return { value: na, next: pr.next };
+  return na;
 }
 
 /** delta-seconds: 1*DIGIT; values above 2**32-1 are clamped (RFC 3261 §20.19); undefined when not digits. */
@@ -373,10 +385,10 @@ export function parseNameAddr(value: string, maxUri: number): Result<NameAddr, S
   const i = skipWs(value, 0, end);
   if (i >= end) return fail('SIP_BAD_NAME_ADDR', 'empty value');
   const r = parseNameAddrAt(value, i, end, maxUri, false);
-  if (isErr(r)) return r;
-  if (skipWs(value, r.next, end) !== end) return fail('SIP_BAD_NAME_ADDR', 'trailing characters after name-addr');
+  if (r === ERR) return lastError;
+  if (skipWs(value, cursor, end) !== end) return fail('SIP_BAD_NAME_ADDR', 'trailing characters after name-addr');
   // The element object also carries Contact's star/expires fields; NameAddr readers ignore them.
-  return { ok: true, value: r.value };
+  return { ok: true, value: r };
 }
 
 /** A comma-separated list of name-addr elements (Contact, Route, Record-Route), appended to out. */
@@ -386,13 +398,13 @@ export function parseNameAddrList(value: string, maxUri: number, allowStar: bool
   if (i >= end) return fail('SIP_BAD_NAME_ADDR', 'empty value');
   for (;;) {
     const r = parseNameAddrAt(value, i, end, maxUri, allowStar);
-    if (isErr(r)) return r;
-    out.push(r.value);
-    i = skipWs(value, r.next, end);
+    if (r === ERR) return lastError;
+    out.push(r);
+    i = skipWs(value, cursor, end);
     if (i >= end) return { ok: true, value: undefined };
     if (value.charCodeAt(i) !== 0x2c) return fail('SIP_BAD_NAME_ADDR', 'unexpected character after name-addr');
     i = skipWs(value, i + 1, end);
-    if (r.value.star) return fail('SIP_BAD_NAME_ADDR', '"*" must be the only Contact');
+    if (r.star) return fail('SIP_BAD_NAME_ADDR', '"*" must be the only Contact');
   }
 }
 
