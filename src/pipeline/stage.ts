@@ -33,7 +33,11 @@ export interface StageContext {
 export interface Stage {
   /** Short, fixed name: used as a metric label. */
   readonly name: string;
-  run(ctx: StageContext): Verdict;
+  /**
+   * Synchronous for checks that need no I/O (the common, cheap case). A stage that must wait (a credential
+   * lookup over HTTP) returns a Promise; the runner then finishes the remaining stages asynchronously.
+   */
+  run(ctx: StageContext): Verdict | Promise<Verdict>;
 }
 
 export interface PipelineResult {
@@ -57,12 +61,30 @@ export class Pipeline {
     return this.stages.map((s) => s.name);
   }
 
-  run(ctx: StageContext): PipelineResult {
-    for (const stage of this.stages) {
+  /** Runs the stages in order; stays synchronous unless a stage returns a Promise. */
+  run(ctx: StageContext): PipelineResult | Promise<PipelineResult> {
+    return this.runFrom(0, ctx);
+  }
+
+  private runFrom(start: number, ctx: StageContext): PipelineResult | Promise<PipelineResult> {
+    for (let i = start; i < this.stages.length; i++) {
+      const stage = this.stages[i] as Stage;
       const v = stage.run(ctx);
+      if (v instanceof Promise) {
+        return v.then(
+          (resolved) => this.after(i, stage, resolved, ctx),
+          () => this.after(i, stage, { kind: 'reply', status: 500, reason: 'Server Internal Error' }, ctx),
+        );
+      }
       this.observe?.(stage.name, v);
       if (v.kind !== 'continue') return { verdict: v, stage: stage.name };
     }
     return { verdict: CONTINUE, stage: undefined };
+  }
+
+  private after(i: number, stage: Stage, v: Verdict, ctx: StageContext): PipelineResult | Promise<PipelineResult> {
+    this.observe?.(stage.name, v);
+    if (v.kind !== 'continue') return { verdict: v, stage: stage.name };
+    return this.runFrom(i + 1, ctx);
   }
 }

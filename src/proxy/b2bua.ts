@@ -11,7 +11,7 @@ import { assertNever } from '../core/assert-never.ts';
 import type { Clock } from '../core/clock.ts';
 import type { Logger } from '../core/log.ts';
 import { isStreamTransport, unmapIPv4 } from '../core/net.ts';
-import type { Pipeline } from '../pipeline/stage.ts';
+import type { Pipeline, PipelineResult } from '../pipeline/stage.ts';
 import { buildResponseTo, createRequest } from '../sip/build.ts';
 import type { SipMessage, Via } from '../sip/types.ts';
 import type { ListenerInfo, Source, Target } from '../transport/types.ts';
@@ -224,6 +224,15 @@ export class B2bua implements ClientTransactionUser {
     }
     // The pipeline decides before anything is sent: a dropped request gets no answer at all, not even 100.
     const decision = this.deps.pipeline.run({ msg: req, source, side, now: this.deps.clock.now() });
+    if (decision instanceof Promise) {
+      decision.then((d) => this.afterPipeline(req, st, side, callId, method, d));
+      return;
+    }
+    this.afterPipeline(req, st, side, callId, method, decision);
+  }
+
+  private afterPipeline(req: SipMessage, st: ServerTransaction, side: Side, callId: string, method: string, decision: PipelineResult): void {
+    if (st.state === 'terminated') return;
     const v = decision.verdict;
     switch (v.kind) {
       case 'continue':
