@@ -18,6 +18,7 @@
  * are new sockets bound. The pool is bounded (idleLegsMax; above it a released leg is closed) and a few legs
  * are pre-bound at start (prebindLegs) so the first calls are cheap too.
  */
+import { randomInt } from 'node:crypto';
 import { isIP } from 'node:net';
 import type { Clock } from '../core/clock.ts';
 import type { Logger } from '../core/log.ts';
@@ -135,7 +136,7 @@ interface LiveSession {
   legs: Leg[];
 }
 
-const BIND_ATTEMPTS = 4;
+const BIND_ATTEMPTS = 8;
 
 function invalid(code: MediaErrorCode, reason: string): Result<never, MediaError> {
   return err({ code, reason });
@@ -176,7 +177,9 @@ class DefaultMediaControl implements MediaControl {
     this.maxMedia = opts.maxMediaPerSession ?? 8;
     this.publicAdvertise = opts.publicAdvertiseAddress ?? opts.publicAddress;
     const quarantineMs = opts.quarantineMs ?? DEFAULT_PORT_QUARANTINE_MS;
-    this.pool = new PortPool({ portMin: opts.portMin, portMax: opts.portMax, clock: opts.clock, quarantineMs });
+    // A random first pair: another process using the same range (or this one before a restart) holds the bottom of it.
+    const startIndex = randomInt(0, 1 << 16);
+    this.pool = new PortPool({ portMin: opts.portMin, portMax: opts.portMax, clock: opts.clock, quarantineMs, startIndex });
     this.idle = new IdleSocketPool<Leg>({ clock: opts.clock, quarantineMs, capacity: opts.idleLegsMax ?? DEFAULT_IDLE_LEGS_MAX });
     const prebind = Math.min(opts.prebindLegs ?? DEFAULT_PREBIND_LEGS, this.idle.capacity, Math.floor(this.pool.total / 2));
     if (prebind > 0) {

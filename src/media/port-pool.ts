@@ -6,6 +6,8 @@
  * - Quarantine: a released pair becomes free again only after `quarantineMs`, so late packets of an ended
  *   call (and a peer still sending to it) do not reach the next call on the same port.
  * - Fair reuse: free pairs are handed out FIFO, so the least recently used pair goes first.
+ * - Start: the first pair handed out is `startIndex` (default 0, the bottom of the range). A random start keeps
+ *   two processes sharing a range (or a restarted one) off each other's ports.
  */
 import type { Clock } from '../core/clock.ts';
 
@@ -21,6 +23,8 @@ export interface PortPoolOptions {
   portMax: number;
   clock: Clock;
   quarantineMs?: number;
+  /** Index of the pair acquire() hands out first (taken modulo the number of pairs); default 0. */
+  startIndex?: number;
 }
 
 export interface PortPoolStats {
@@ -69,7 +73,8 @@ export class PortPool {
     this.freeRing = new Int32Array(total);
     this.qRing = new Int32Array(total);
     this.qUntil = new Float64Array(total);
-    for (let i = 0; i < total; i++) this.freeRing[i] = i;
+    const start = Number.isInteger(opts.startIndex) ? (((opts.startIndex as number) % total) + total) % total : 0;
+    for (let i = 0; i < total; i++) this.freeRing[i] = (start + i) % total;
     this.freeCount = total;
   }
 

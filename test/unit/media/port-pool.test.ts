@@ -42,6 +42,14 @@ describe('PortPool', () => {
     assert.notEqual(pool.acquire(), a, 'fresh pairs before the one just released');
   });
 
+  it('starts at startIndex (modulo the pairs) and wraps around the range', () => {
+    const pool = new PortPool({ portMin: 40000, portMax: 40007, clock: new ManualClock(), quarantineMs: 0, startIndex: 6 });
+    // 4 pairs; 6 % 4 = 2
+    assert.deepEqual([pool.acquire(), pool.acquire(), pool.acquire(), pool.acquire(), pool.acquire()], [40004, 40006, 40000, 40002, -1]);
+    const neg = new PortPool({ portMin: 40000, portMax: 40007, clock: new ManualClock(), startIndex: -1 });
+    assert.equal(neg.acquire(), 40006);
+  });
+
   it('counts and ignores bad releases (double, unknown, odd)', () => {
     const pool = new PortPool({ portMin: 40000, portMax: 40007, clock: new ManualClock(), quarantineMs: 10 });
     const a = pool.acquire();
