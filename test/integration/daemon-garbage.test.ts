@@ -148,7 +148,7 @@ async function assertClosedByServer(c: RawConn, what: string, boundMs = CLOSE_BO
   return ms;
 }
 
-describe('garbage at every listener', () => {
+describe('garbage at every listener', { timeout: 90_000 }, () => {
   it('baseline: every transport answers OPTIONS; metrics are served', async () => {
     await assertAllTransportsAnswer();
     parseErrorsBefore = await scrapeSum(metricsPort, PARSE_ERRORS);
@@ -291,5 +291,40 @@ describe('garbage at every listener', () => {
     assert.ok(after - parseErrorsBefore >= 100, `parse errors counted: before ${parseErrorsBefore}, after ${after}`);
     t.diagnostic(`${PARSE_ERRORS}: ${parseErrorsBefore} before, ${after} after`);
     assert.doesNotMatch(child.proc.stderr.toString(), /uncaught|unhandled/i);
+  });
+
+  // Runs last: when it fails, the daemon is wedged for good (the child is SIGKILLed by `after`).
+  it('INVITEs whose SDP names addresses the relay cannot connect to do not stall the daemon', async () => {
+    const phone = await udpPeer(PUBLIC_IP);
+    try {
+      // connect() on a relay socket bound to 127.0.0.1 fails with EINVAL for the first two (and with EACCES for
+      // 255.255.255.255 on a 0.0.0.0 socket): a retry loop on that error would starve the event loop.
+      const hostile = ['198.51.100.7', '255.255.255.255', '224.0.0.1', '0.0.0.0'];
+      hostile.forEach((ip, k) => {
+        phone.send(
+          request({
+            method: 'INVITE',
+            uri: `sip:100@${PUBLIC_IP}`,
+            via: `SIP/2.0/UDP ${PUBLIC_IP}:${phone.port}`,
+            branch: branch('sdpinv'),
+            from: `<sip:eve@${PUBLIC_IP}>;tag=sdp${k}`,
+            to: `<sip:100@${PUBLIC_IP}>`,
+            callId: `sdp-${k}@hostile`,
+            cseq: 1,
+            contact: `<sip:eve@${PUBLIC_IP}:${phone.port}>`,
+            body: `v=0\r\no=- 1 1 IN IP4 ${ip}\r\ns=-\r\nc=IN IP4 ${ip}\r\nt=0 0\r\nm=audio 30000 RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\n`,
+          }),
+          ports.udp,
+          PUBLIC_IP,
+        );
+      });
+      for (const _ of hostile) await phone.inbox.next((m) => isResponse(m, 100, 'INVITE'), 3000, '100 Trying to a hostile INVITE');
+      phone.send(options(`SIP/2.0/UDP ${PUBLIC_IP}:${phone.port}`), ports.udp, PUBLIC_IP);
+      await phone.inbox.next((m) => isResponse(m, 200, 'OPTIONS'), 3000, '200 to OPTIONS after the hostile SDP');
+      const s = await child.status();
+      assert.ok(s.uptimeSeconds >= 0, 'admin API still answers');
+    } finally {
+      await phone.close();
+    }
   });
 });

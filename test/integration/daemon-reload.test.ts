@@ -110,7 +110,7 @@ after(async () => {
   dir?.remove();
 });
 
-describe('palisade start (child process)', () => {
+describe('palisade start (child process)', { timeout: 90_000 }, () => {
   it('serves OPTIONS to itself with the policy it started with', async () => {
     const ok = await optionsPing();
     assert.equal(header(ok, 'Server'), 'Palisade-A');

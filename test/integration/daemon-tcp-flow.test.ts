@@ -41,7 +41,7 @@ after(async () => {
 });
 
 for (const kind of ['tcp', 'tls'] as const) {
-  describe(`registration flow over ${kind.toUpperCase()}`, () => {
+  describe(`registration flow over ${kind.toUpperCase()}`, { timeout: 20_000 }, () => {
     it('the PBX reaches the phone over the connection it registered on; after close the PBX gets 480/404', async () => {
       const port = palisade.port(kind);
       const phone = await streamPeer(kind, PUBLIC_IP, port);

@@ -73,7 +73,7 @@ function headerLeaks(frame: string): string[] {
   return found;
 }
 
-describe('SIP over WSS through Palisade', () => {
+describe('SIP over WSS through Palisade', { timeout: 30_000 }, () => {
   it('REGISTER: the PBX sees a Palisade token Contact, the client gets its own Contact back', async () => {
     client.send(
       request({
@@ -121,7 +121,7 @@ describe('SIP over WSS through Palisade', () => {
         callId,
         cseq: 1,
         contact: `<${PHONE_CONTACT_URI}>`,
-        body: sdp('198.51.100.7', 30000),
+        body: sdp(PUBLIC_IP, 30000),
       }),
     );
     const ok = await client.inbox.next((m) => isResponse(m, 200, 'INVITE'), 3000, '200 to INVITE');
@@ -160,7 +160,7 @@ describe('SIP over WSS through Palisade', () => {
     assert.notEqual(outsideId, insideId);
     // The phone answers; the PBX gets the 200 and ACKs it.
     client.send(
-      responseTo(inv, '200 OK', { toTag: 'wsans1', extra: [`Contact: <${PHONE_CONTACT_URI}>`], body: sdp('198.51.100.7', 30002) }),
+      responseTo(inv, '200 OK', { toTag: 'wsans1', extra: [`Contact: <${PHONE_CONTACT_URI}>`], body: sdp(PUBLIC_IP, 30002) }),
     );
     const ok = await pbx.peer.inbox.next((m) => isResponse(m, 200, 'INVITE'), 3000, '200 at the PBX');
     assert.equal(header(ok, 'Call-ID'), insideId);

@@ -10,6 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { adminRequest } from '../../../src/admin/client.ts';
 import { silentLogger } from '../../../src/core/log.ts';
 import { type Daemon, type DaemonStatus, startDaemon } from '../../../src/main.ts';
+import { createLogger } from '../../../src/observability/logger.ts';
 import { delay, spawnTracked, stopTracked, type TrackedChild } from '../harness/proc.ts';
 
 export const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
@@ -38,7 +39,10 @@ export interface InProcessDaemon {
 export async function startInProcess(dir: TempDir, yaml: string): Promise<InProcessDaemon> {
   const configPath = join(dir.path, 'palisade.yaml');
   writeFileSync(configPath, yaml);
-  const daemon = await startDaemon({ configPath, logger: silentLogger, installSignalHandlers: false });
+  // PALISADE_TEST_LOG=debug shows the daemon's log when a test needs explaining.
+  const level = process.env.PALISADE_TEST_LOG;
+  const logger = level ? createLogger(level as Parameters<typeof createLogger>[0]) : silentLogger;
+  const daemon = await startDaemon({ configPath, logger, installSignalHandlers: false });
   return {
     daemon,
     configPath,
