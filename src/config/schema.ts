@@ -22,6 +22,24 @@ const cidr = z.string().refine(
   { message: 'expected an address or CIDR such as 192.0.2.0/24' },
 );
 
+/** A duration such as `90s`, `10m`, `1h`, `7d` (or a number of seconds); parsed to milliseconds. */
+export const durationSchema = z
+  .union([z.number().int().min(0), z.string().regex(/^\d+(ms|s|m|h|d)$/, { message: 'expected a duration such as 30s, 10m, 1h or 7d' })])
+  .transform((v) => parseDuration(v));
+
+const DURATION_UNIT_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
+
+export function parseDuration(v: number | string): number {
+  if (typeof v === 'number') return v * 1000;
+  const m = /^(\d+)(ms|s|m|h|d)$/.exec(v);
+  return m ? Number(m[1]) * (DURATION_UNIT_MS[m[2] as string] ?? 1000) : Number.NaN;
+}
+
+const bucket = (ratePerSec: number, burst: number) =>
+  z
+    .strictObject({ ratePerSec: z.number().min(0.1).max(1_000_000).default(ratePerSec), burst: z.number().int().min(1).max(10_000_000).default(burst) })
+    .prefault({});
+
 /** A secret given inline (discouraged), from a file, or from an environment variable. Never logged. */
 export const secretSchema = z.union([
   z.string().min(1),
@@ -189,6 +207,90 @@ export const policySchema = z.strictObject({
       portMin: z.number().int().min(1024).max(65534).default(20000),
       portMax: z.number().int().min(1025).max(65535).default(29999),
       maxSessions: z.number().int().min(1).max(100000).default(10000),
+    })
+    .prefault({}),
+  /** Who may place calls and register, and how Palisade proves it (RFC 3261 §22, RFC 7616, RFC 8760). */
+  auth: z
+    .strictObject({
+      /** palisade: Palisade challenges REGISTER (401) and INVITE/other out-of-dialog requests (407) itself and the
+       *  PBX trusts it. pbx: requests pass unauthenticated and the PBX challenges (its 401/403 answers still count
+       *  as failed attempts for bans). */
+      mode: z.enum(['palisade', 'pbx']).default('palisade'),
+      realm: z.string().regex(/^[\x21-\x7e]{1,64}$/).default('palisade'),
+      /** Users file (see `palisade user add`); relative to dataDir. */
+      usersFile: z.string().min(1).default('users.yaml'),
+      /** MD5 (old phones) is refused unless allowed here for everyone, for these groups, or per user in the users file. */
+      allowMd5: z.boolean().default(false),
+      md5Groups: z.array(z.string().min(1)).default([]),
+      nonceLifetime: durationSchema.prefault(300),
+      /** Peers (SIP trunks, the PBX's own other interfaces) recognised by source and/or TLS client certificate. They
+       *  skip digest authentication, never the gate. */
+      trusted: z
+        .array(
+          z.strictObject({
+            name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/),
+            cidrs: z.array(cidr).default([]),
+            /** Subject CN of a verified TLS client certificate. */
+            tlsCommonNames: z.array(z.string().min(1)).default([]),
+          }),
+        )
+        .default([]),
+      /** An HTTP backend answering POST {username, realm} with {ha1: {sha256, sha512_256, md5}} or 404. */
+      http: z
+        .strictObject({
+          url: z.string().url(),
+          timeout: durationSchema.prefault(2),
+          cacheFor: durationSchema.prefault(60),
+          /** Consecutive failures that open the circuit breaker, and how long it stays open. */
+          failuresToOpen: z.number().int().min(1).max(100).default(5),
+          openFor: durationSchema.prefault(30),
+          token: secretSchema.optional(),
+        })
+        .optional(),
+    })
+    .prefault({}),
+  /** fail2ban-style bans, flood limits and scanner detection (all enforced before a message is parsed). */
+  security: z
+    .strictObject({
+      bans: z
+        .strictObject({
+          enabled: z.boolean().default(true),
+          /** Offences counted within this window… */
+          findTime: durationSchema.prefault('10m'),
+          /** …that ban a source (weights: scanner 5, flood 5, replayed nonce 2, others 1). */
+          maxRetry: z.number().int().min(1).max(1000).default(5),
+          /** Per (source, user): lower to stop brute force on one account behind a shared NAT. */
+          maxRetryPerUser: z.number().int().min(1).max(1000).optional(),
+          banTime: durationSchema.prefault('1h'),
+          /** Each repeat ban of the same source lasts factor × longer, up to maxBanTime. */
+          factor: z.number().min(1).max(100).default(2),
+          maxBanTime: durationSchema.prefault('7d'),
+          /** Never banned (still rate limited). */
+          allow: z.array(cidr).default([]),
+        })
+        .prefault({}),
+      flood: z
+        .strictObject({
+          enabled: z.boolean().default(true),
+          /** Per source and request class. */
+          register: bucket(10, 40),
+          invite: bucket(20, 60),
+          options: bucket(10, 30),
+          other: bucket(50, 150),
+          /** All sources together; when it runs low, sources above their fair share are refused first. */
+          global: bucket(20_000, 40_000),
+          /** A source refused this many times within floodWindow commits a flood offence. */
+          floodRefusals: z.number().int().min(1).max(100000).default(50),
+          floodWindow: durationSchema.prefault('10s'),
+        })
+        .prefault({}),
+      scanner: z
+        .strictObject({
+          enabled: z.boolean().default(true),
+          /** Treat a Request-URI host that is not one of our domains or addresses as a scan. */
+          checkRequestUriHost: z.boolean().default(true),
+        })
+        .prefault({}),
     })
     .prefault({}),
   /** Source filters applied at the gate before parsing. */

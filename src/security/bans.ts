@@ -19,7 +19,7 @@ import { PalisadeError } from '../core/errors.ts';
 import { unmapIPv4 } from '../core/net.ts';
 import type { Result } from '../core/result.ts';
 import { err, ok } from '../core/result.ts';
-import type { CidrSet } from './cidr.ts';
+import type { AddressSet } from './cidr.ts';
 import { addressToBigInt, parseCidr } from './cidr.ts';
 import type { OffenceKind } from './offences.ts';
 import { resolveOffenceWeights } from './offences.ts';
@@ -66,7 +66,8 @@ export interface BanManagerOptions {
   readonly maxBanTimeMs: number;
   /** How long a source's ban count is remembered after its last ban ends; default 7 days. */
   readonly repeatDecayMs?: number;
-  readonly allow: CidrSet;
+  /** Never banned (still counted). Any set with `has`: the daemon passes its live allow list (policy + runtime). */
+  readonly allow: AddressSet;
   /** Bound of each tracking table (sources, (source,user) pairs, ban history) and, by default, of bans. */
   readonly maxTracked: number;
   readonly maxBans?: number;

@@ -83,3 +83,8 @@ export class CidrSet {
     return false;
   }
 }
+
+/** Anything that answers "is this address in the set" (a CidrSet, or the daemon's live allow list). */
+export interface AddressSet {
+  has(address: string): boolean;
+}
