@@ -137,6 +137,8 @@ interface LiveSession {
 }
 
 const BIND_ATTEMPTS = 8;
+/** Most free pairs jumped over after a bind failure. */
+const BIND_SKIP_MAX = 64;
 
 function invalid(code: MediaErrorCode, reason: string): Result<never, MediaError> {
   return err({ code, reason });
@@ -292,9 +294,11 @@ class DefaultMediaControl implements MediaControl {
         });
         return ok({ relay: r.value, info });
       }
-      // Both pairs go to quarantine; the one that failed is likely held by someone else for a while.
+      // Both pairs go to quarantine; the one that failed is likely held by someone else for a while, and so
+      // are its neighbours: try further away.
       this.pool.release(publicPort);
       this.pool.release(pbxPort);
+      this.pool.skip(randomInt(0, BIND_SKIP_MAX + 1));
       this.opts.logger.warn({ side: r.error.side, port: r.error.port, reason: r.error.reason }, 'media port bind failed');
     }
     this.failures.bind++;

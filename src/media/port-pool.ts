@@ -115,6 +115,20 @@ export class PortPool {
     this.qCount++;
   }
 
+  /**
+   * Moves up to `n` free pairs from the front of the line to its back. After a bind failure the next pairs in line
+   * are likely held by the same other process (ranges are taken in blocks); this jumps past them. O(n).
+   */
+  skip(n: number): void {
+    this.drainQuarantine();
+    const k = Math.min(Math.max(0, Math.floor(n)), this.freeCount);
+    for (let i = 0; i < k; i++) {
+      const idx = this.freeRing[this.freeHead] as number;
+      this.freeHead = (this.freeHead + 1) % this.total;
+      this.freeRing[(this.freeHead + this.freeCount - 1) % this.total] = idx;
+    }
+  }
+
   isInUse(rtpPort: number): boolean {
     const idx = this.indexOf(rtpPort);
     return idx >= 0 && this.state[idx] === IN_USE;
