@@ -14,6 +14,10 @@
  * whole header ('malformed'); RTP must carry a negotiated payload type when the side's were given
  * ('payload_type'). With rtcp-mux on a side, its RTCP socket accepts nothing.
  *
+ * Reuse: sockets outlive sessions. reset() ends a session without closing (sockets disconnected, state and
+ * counters cleared, every packet dropped and counted as idle); activate() starts the next one on the same sockets.
+ * The control keeps reset relays in its idle pool for the quarantine (see socket-pool.ts).
+ *
  * Hot path (onPacket): no allocation of ours, no closures, no template strings, no logging; counters are
  * plain numbers. Every socket has an 'error' listener: an ICMP unreachable on a connected socket surfaces as
  * an 'error' event and would otherwise kill the process.
@@ -214,6 +218,8 @@ export class PlainRelay implements MediaRelay {
   activate(): void {
     if (this.closing || !this.idle) return;
     this.idle = false;
+    this.pub.counters.reset(); // socket errors seen while idle belong to no session
+    this.pbx.counters.reset();
     this.pub.rtp.sock.ref();
     this.pub.rtcp.sock.ref();
     this.pbx.rtp.sock.ref();
