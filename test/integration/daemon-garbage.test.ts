@@ -11,7 +11,17 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import fc from 'fast-check';
 import { getFreePort } from './harness/proc.ts';
-import { type ChildDaemon, INSIDE_IP, PBX_IP, portOf, PUBLIC_IP, startChild, type TempDir, tempDir } from './helpers/daemon.ts';
+import {
+  type ChildDaemon,
+  INSIDE_IP,
+  mediaRangeYaml,
+  PBX_IP,
+  PUBLIC_IP,
+  portOf,
+  startChild,
+  type TempDir,
+  tempDir,
+} from './helpers/daemon.ts';
 import { type ScriptedPbx, scriptedPbx } from './helpers/pbx.ts';
 import { streamPeer, udpPeer, wsPeer } from './helpers/peers.ts';
 import { captureClientHello, type RawConn, rawTcp, rawTls, rawWssUpgrade, scrapeSum, sendDatagrams, wsFrame } from './helpers/raw.ts';
@@ -55,6 +65,7 @@ limits:
 shutdown: { drainMs: 500 }
 metrics: { enabled: true, address: ${PUBLIC_IP}, port: ${metricsPort} }
 logging: { level: silent }
+${mediaRangeYaml()}
 `,
   );
   child = await startChild(configPath, join(dir.path, 'data', 'palisade.sock'));
@@ -136,7 +147,15 @@ function truncations(step: number): Buffer[] {
 function headerFlood(count: number): Buffer {
   const lines = [`OPTIONS sip:${PUBLIC_IP} SIP/2.0`, `Via: SIP/2.0/UDP ${PUBLIC_IP}:5999;branch=z9hG4bK-flood`];
   for (let i = 0; i < count; i++) lines.push(`X-F${i}: ${i}`);
-  lines.push('Call-ID: flood', 'CSeq: 1 OPTIONS', `From: <sip:f@${PUBLIC_IP}>;tag=f`, `To: <sip:${PUBLIC_IP}>`, 'Content-Length: 0', '', '');
+  lines.push(
+    'Call-ID: flood',
+    'CSeq: 1 OPTIONS',
+    `From: <sip:f@${PUBLIC_IP}>;tag=f`,
+    `To: <sip:${PUBLIC_IP}>`,
+    'Content-Length: 0',
+    '',
+    '',
+  );
   return Buffer.from(lines.join('\r\n'), 'latin1');
 }
 
@@ -267,11 +286,15 @@ describe('garbage at every listener', { timeout: 90_000 }, () => {
       ['random bytes instead of frames', randomBytes(300)],
     ];
     const conns = await Promise.all(violations.map(() => rawWssUpgrade(host, port)));
-    violations.forEach(([, bytes], k) => conns[k]?.write(bytes));
+    violations.forEach(([, bytes], k) => {
+      conns[k]?.write(bytes);
+    });
     await Promise.all(conns.map((c, k) => assertClosedByServer(c, violations[k]?.[0] ?? '?', 2000)));
     // Upgrades Palisade must refuse, and a half-sent upgrade.
     const noSip = await rawTls(host, port);
-    noSip.write(`GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: ${randomBytes(16).toString('base64')}\r\nSec-WebSocket-Version: 13\r\n\r\n`);
+    noSip.write(
+      `GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: ${randomBytes(16).toString('base64')}\r\nSec-WebSocket-Version: 13\r\n\r\n`,
+    );
     const junkHttp = await rawTls(host, port);
     junkHttp.write(randomBytes(500));
     const halfUpgrade = await rawTls(host, port);

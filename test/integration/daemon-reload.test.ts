@@ -8,10 +8,22 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { DaemonStatus } from '../../src/main.ts';
-import { type ChildDaemon, eventually, INSIDE_IP, palisade, PBX_IP, portOf, PUBLIC_IP, startChild, type TempDir, tempDir } from './helpers/daemon.ts';
-import { type UdpPeer, udpPeer } from './helpers/peers.ts';
-import { branch, header, isResponse, request } from './helpers/sip-text.ts';
+import {
+  type ChildDaemon,
+  eventually,
+  INSIDE_IP,
+  mediaRangeYaml,
+  PBX_IP,
+  PUBLIC_IP,
+  palisade,
+  portOf,
+  startChild,
+  type TempDir,
+  tempDir,
+} from './helpers/daemon.ts';
 import { type ScriptedPbx, scriptedPbx } from './helpers/pbx.ts';
+import { type UdpPeer, udpPeer } from './helpers/peers.ts';
+import { branch, header, isResponse, request, sdp, uriOf } from './helpers/sip-text.ts';
 
 const DRAIN_MS = 1500;
 /** Process teardown (closing listeners, the admin socket, node exit) on a loaded 2-core machine. */
@@ -23,6 +35,7 @@ let pbx: ScriptedPbx;
 let phone: UdpPeer;
 let child: ChildDaemon | undefined;
 let udpPort = 0;
+const mediaLine = mediaRangeYaml();
 
 function policy(opts: { serverHeader: string; extraLines?: readonly string[]; badIndent?: boolean }): string {
   return [
@@ -35,6 +48,7 @@ function policy(opts: { serverHeader: string; extraLines?: readonly string[]; ba
     `shutdown: { drainMs: ${DRAIN_MS} }`,
     'metrics: { enabled: false }',
     'logging: { level: silent }',
+    mediaLine,
     ...(opts.extraLines ?? []),
     '',
   ].join('\n');
@@ -122,7 +136,7 @@ describe('palisade start (child process)', { timeout: 90_000 }, () => {
     const issue = r.issues?.[0];
     assert.ok(issue, 'the refused reload names its issue');
     assert.equal(issue.file, configPath);
-    assert.equal(issue.line, 11);
+    assert.equal(issue.line, 12);
     assert.equal(issue.column, 3);
     assert.equal(issue.path, 'registrar.maxExpire');
     const ok = await optionsPing();
@@ -176,5 +190,90 @@ describe('palisade start (child process)', { timeout: 90_000 }, () => {
     assert.deepEqual(exit, { code: 0, signal: null }, `exit ${JSON.stringify(exit)}; stderr: ${child.proc.stderr.toString()}`);
     assert.ok(elapsed < DRAIN_MS + EXIT_MARGIN_MS, `exit took ${elapsed} ms`);
     t.diagnostic(`SIGTERM to exit: ${elapsed} ms`);
+  });
+});
+
+describe('SIGTERM with a dialog up (child process)', { timeout: 90_000 }, () => {
+  let dir2: TempDir;
+  let child2: ChildDaemon;
+  let udp2 = 0;
+
+  before(async () => {
+    dir2 = tempDir('drain');
+    const file = join(dir2.path, 'palisade.yaml');
+    writeFileSync(
+      file,
+      [
+        `node: { dataDir: ${JSON.stringify(join(dir2.path, 'data'))} }`,
+        'listeners:',
+        `  - { id: udp, transport: udp, address: ${PUBLIC_IP}, port: 0 }`,
+        'pbx:',
+        `  listen: { transport: udp, address: ${INSIDE_IP}, port: 0 }`,
+        `  targets: [{ name: pbx1, host: ${PBX_IP}, port: ${pbx.port} }]`,
+        `shutdown: { drainMs: ${DRAIN_MS} }`,
+        'metrics: { enabled: false }',
+        'logging: { level: silent }',
+        mediaRangeYaml(),
+        '',
+      ].join('\n'),
+    );
+    child2 = await startChild(file, join(dir2.path, 'data', 'palisade.sock'));
+    udp2 = portOf(await child2.status(), 'udp');
+  });
+
+  after(async () => {
+    if (child2?.proc.isRunning()) await child2.stop('SIGKILL', 1000);
+    dir2?.remove();
+  });
+
+  function invite(callId: string): string {
+    return request({
+      method: 'INVITE',
+      uri: `sip:100@${PUBLIC_IP}`,
+      via: `SIP/2.0/UDP ${PUBLIC_IP}:${phone.port}`,
+      branch: branch('drinv'),
+      from: `<sip:alice@${PUBLIC_IP}>;tag=${callId.replace(/[^a-z0-9]/gi, '')}`,
+      to: `<sip:100@${PUBLIC_IP}>`,
+      callId,
+      cseq: 1,
+      contact: `<sip:alice@${PUBLIC_IP}:${phone.port}>`,
+      body: sdp(PUBLIC_IP, 30000),
+    });
+  }
+
+  it('refuses new calls with 503 while draining, then exits 0 once drainMs has passed', async (t) => {
+    phone.send(invite('drain-1@phone'), udp2, PUBLIC_IP);
+    const ok = await phone.inbox.next((m) => isResponse(m, 200, 'INVITE') && m.includes('drain-1@phone'), 3000, '200 to the first INVITE');
+    phone.send(
+      request({
+        method: 'ACK',
+        uri: uriOf(header(ok, 'Contact') ?? ''),
+        via: `SIP/2.0/UDP ${PUBLIC_IP}:${phone.port}`,
+        branch: branch('drack'),
+        from: `<sip:alice@${PUBLIC_IP}>;tag=drain1phone`,
+        to: header(ok, 'To') ?? '',
+        callId: 'drain-1@phone',
+        cseq: 1,
+      }),
+      udp2,
+      PUBLIC_IP,
+    );
+    assert.ok(await eventually(async () => (await child2.status()).dialogs === 1, 2000), 'one dialog up');
+    const t0 = Date.now();
+    child2.proc.child.kill('SIGTERM');
+    assert.ok(await eventually(async () => (await child2.status()).draining, 1000), 'status says draining');
+    phone.send(invite('drain-2@phone'), udp2, PUBLIC_IP);
+    const refused = await phone.inbox.next(
+      (m) => isResponse(m, undefined, 'INVITE') && m.includes('drain-2@phone') && !m.startsWith('SIP/2.0 100'),
+      2000,
+      'answer to an INVITE during drain',
+    );
+    assert.match(refused, /^SIP\/2\.0 503 /);
+    const exit = await child2.proc.exited;
+    const elapsed = Date.now() - t0;
+    assert.deepEqual(exit, { code: 0, signal: null });
+    assert.ok(elapsed >= DRAIN_MS - 250, `exited after ${elapsed} ms, before drainMs with a dialog up`);
+    assert.ok(elapsed < DRAIN_MS + EXIT_MARGIN_MS, `exited after ${elapsed} ms`);
+    t.diagnostic(`SIGTERM with one dialog: exit after ${elapsed} ms (drainMs ${DRAIN_MS})`);
   });
 });

@@ -5,7 +5,17 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { eventually, INSIDE_IP, type InProcessDaemon, PBX_IP, PUBLIC_IP, startInProcess, type TempDir, tempDir } from './helpers/daemon.ts';
+import {
+  eventually,
+  INSIDE_IP,
+  type InProcessDaemon,
+  mediaRangeYaml,
+  PBX_IP,
+  PUBLIC_IP,
+  startInProcess,
+  type TempDir,
+  tempDir,
+} from './helpers/daemon.ts';
 import { lastRegisteredContact, pbxAckNon2xx, pbxInDialog, pbxInvite, type ScriptedPbx, scriptedPbx } from './helpers/pbx.ts';
 import { streamPeer } from './helpers/peers.ts';
 import { branch, firstLine, header, isRequest, isResponse, request, responseTo, sdp, uriOf } from './helpers/sip-text.ts';
@@ -30,6 +40,7 @@ pbx:
   probe: { intervalMs: 1000, timeoutMs: 500 }
 metrics: { enabled: false }
 logging: { level: silent }
+${mediaRangeYaml()}
 `,
   );
 });
@@ -91,7 +102,10 @@ for (const kind of ['tcp', 'tls'] as const) {
         // The phone goes away; the flow is gone, so the PBX's next call cannot reach it.
         const regsBefore = palisade.daemon.status().registrations;
         await phone.close();
-        assert.ok(await eventually(() => palisade.daemon.status().counters.connectionsOpen === openBefore - 1, 2000), 'Palisade saw the close');
+        assert.ok(
+          await eventually(() => palisade.daemon.status().counters.connectionsOpen === openBefore - 1, 2000),
+          'Palisade saw the close',
+        );
         const again = pbxInvite(pbx, token, `pbx-${kind}-2@inside`);
         const refused = await pbx.peer.inbox.next(
           (m) => m.startsWith('SIP/2.0') && Number(m.slice(8, 11)) >= 300 && header(m, 'Call-ID') === again.callId,

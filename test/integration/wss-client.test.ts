@@ -5,8 +5,25 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { INSIDE_IP, type InProcessDaemon, PBX_IP, PUBLIC_IP, startInProcess, type TempDir, tempDir } from './helpers/daemon.ts';
-import { lastRegisteredContact, type PbxCall, pbxInDialog, pbxInvite, REGISTRAR_EXPIRES, type ScriptedPbx, scriptedPbx } from './helpers/pbx.ts';
+import {
+  INSIDE_IP,
+  type InProcessDaemon,
+  mediaRangeYaml,
+  PBX_IP,
+  PUBLIC_IP,
+  startInProcess,
+  type TempDir,
+  tempDir,
+} from './helpers/daemon.ts';
+import {
+  lastRegisteredContact,
+  type PbxCall,
+  pbxInDialog,
+  pbxInvite,
+  REGISTRAR_EXPIRES,
+  type ScriptedPbx,
+  scriptedPbx,
+} from './helpers/pbx.ts';
 import { type WsPeer, wsPeer } from './helpers/peers.ts';
 import { branch, firstLine, header, isRequest, isResponse, request, responseTo, sdp, uriOf } from './helpers/sip-text.ts';
 
@@ -39,6 +56,7 @@ pbx:
 registrar: { minExpires: 60, maxExpires: 600 }
 metrics: { enabled: false }
 logging: { level: silent }
+${mediaRangeYaml()}
 `,
   );
   wssPort = palisade.port('wss');
@@ -159,9 +177,7 @@ describe('SIP over WSS through Palisade', { timeout: 30_000 }, () => {
     const outsideId = header(inv, 'Call-ID') ?? '';
     assert.notEqual(outsideId, insideId);
     // The phone answers; the PBX gets the 200 and ACKs it.
-    client.send(
-      responseTo(inv, '200 OK', { toTag: 'wsans1', extra: [`Contact: <${PHONE_CONTACT_URI}>`], body: sdp(PUBLIC_IP, 30002) }),
-    );
+    client.send(responseTo(inv, '200 OK', { toTag: 'wsans1', extra: [`Contact: <${PHONE_CONTACT_URI}>`], body: sdp(PUBLIC_IP, 30002) }));
     const ok = await pbx.peer.inbox.next((m) => isResponse(m, 200, 'INVITE'), 3000, '200 at the PBX');
     assert.equal(header(ok, 'Call-ID'), insideId);
     assert.ok(!ok.includes(WS_HOST), 'the phone Contact does not reach the PBX');

@@ -128,3 +128,12 @@ export async function eventually(check: () => boolean | Promise<boolean>, ms: nu
     await delay(50);
   }
 }
+
+/**
+ * A `media:` policy line with a random 400-port relay range below the ephemeral range, so daemons of
+ * parallel test files (and other suites on the machine) do not fight over the default 20000-29999 block.
+ */
+export function mediaRangeYaml(): string {
+  const base = 10000 + 2 * Math.floor(Math.random() * 4500);
+  return `media: { portMin: ${base}, portMax: ${base + 399} }`;
+}

@@ -36,7 +36,10 @@ export async function scriptedPbx(ip: string): Promise<ScriptedPbx> {
           .flatMap((v) => v.split(/,(?=\s*<)/))
           .map((c) => c.trim())
           .filter((c) => c !== '' && c !== '*');
-        const extra = contacts.map((c) => `Contact: ${/;\s*expires=/i.test(c) ? c.replace(/expires=\d+/i, `expires=${REGISTRAR_EXPIRES}`) : `${c};expires=${REGISTRAR_EXPIRES}`}`);
+        const extra = contacts.map(
+          (c) =>
+            `Contact: ${/;\s*expires=/i.test(c) ? c.replace(/expires=\d+/i, `expires=${REGISTRAR_EXPIRES}`) : `${c};expires=${REGISTRAR_EXPIRES}`}`,
+        );
         reply(responseTo(m, '200 OK', { toTag: 'regtag', extra }));
         return;
       }

@@ -6,8 +6,8 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { createSocket } from 'node:dgram';
 import { get } from 'node:http';
-import { connect as netConnect, createServer, type Socket } from 'node:net';
-import { connect as tlsConnect, type TLSSocket } from 'node:tls';
+import { createServer, connect as netConnect, type Socket } from 'node:net';
+import { type TLSSocket, connect as tlsConnect } from 'node:tls';
 
 export interface RawConn {
   readonly socket: Socket | TLSSocket;

@@ -94,11 +94,21 @@ export function request(s: RequestSpec): string {
 }
 
 /** A UAS response to `req`: its Via lines, From, To (plus a tag when given and none present), Call-ID, CSeq. */
-export function responseTo(req: string, status: string, opts: { toTag?: string; extra?: readonly string[]; body?: string; contentType?: string } = {}): string {
+export function responseTo(
+  req: string,
+  status: string,
+  opts: { toTag?: string; extra?: readonly string[]; body?: string; contentType?: string } = {},
+): string {
   const vias = headers(req, 'Via').map((v) => `Via: ${v}`);
   const to = header(req, 'To') ?? '';
   const toWithTag = opts.toTag !== undefined && !/;\s*tag=/i.test(to) ? `${to};tag=${opts.toTag}` : to;
-  const lines = [...vias, `From: ${header(req, 'From') ?? ''}`, `To: ${toWithTag}`, `Call-ID: ${header(req, 'Call-ID') ?? ''}`, `CSeq: ${header(req, 'CSeq') ?? ''}`];
+  const lines = [
+    ...vias,
+    `From: ${header(req, 'From') ?? ''}`,
+    `To: ${toWithTag}`,
+    `Call-ID: ${header(req, 'Call-ID') ?? ''}`,
+    `CSeq: ${header(req, 'CSeq') ?? ''}`,
+  ];
   if (opts.extra) lines.push(...opts.extra);
   if (opts.body) lines.push(`Content-Type: ${opts.contentType ?? 'application/sdp'}`);
   return message(`SIP/2.0 ${status}`, lines, opts.body ?? '');
