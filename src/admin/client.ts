@@ -15,6 +15,8 @@ export interface AdminResponse {
 export interface AdminRequestOptions {
   /** Whole exchange, connect to last byte. Default 5000 ms. */
   readonly timeoutMs?: number;
+  /** Extra request headers (for example `x-palisade-actor`); they cannot replace host, accept or the body headers. */
+  readonly headers?: Readonly<Record<string, string>>;
 }
 
 export const ADMIN_CLIENT_TIMEOUT_MS = 5_000;
@@ -45,7 +47,7 @@ export function adminRequest(
 ): Promise<AdminResponse> {
   const timeoutMs = opts.timeoutMs ?? ADMIN_CLIENT_TIMEOUT_MS;
   const payload = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
-  const headers: Record<string, string> = { host: 'localhost', accept: 'application/json' };
+  const headers: Record<string, string> = { ...opts.headers, host: 'localhost', accept: 'application/json' };
   if (payload !== undefined) {
     headers['content-type'] = 'application/json';
     headers['content-length'] = String(payload.length);
