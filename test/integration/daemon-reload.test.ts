@@ -49,6 +49,7 @@ function policy(opts: { serverHeader: string; extraLines?: readonly string[]; ba
     'metrics: { enabled: false }',
     'logging: { level: silent }',
     mediaLine,
+    'auth: { mode: pbx }',
     ...(opts.extraLines ?? []),
     '',
   ].join('\n');
@@ -131,12 +132,14 @@ describe('palisade start (child process)', { timeout: 90_000 }, () => {
   });
 
   it('a broken policy (unknown key) on SIGHUP is refused; the daemon keeps serving the running policy', async () => {
-    const r = await writeAndHup(policy({ serverHeader: 'Palisade-B', extraLines: ['registrar:', '  maxExpire: 600'] }));
+    const text = policy({ serverHeader: 'Palisade-B', extraLines: ['registrar:', '  maxExpire: 600'] });
+    const badLine = text.split('\n').indexOf('  maxExpire: 600') + 1;
+    const r = await writeAndHup(text);
     assert.equal(r.ok, false);
     const issue = r.issues?.[0];
     assert.ok(issue, 'the refused reload names its issue');
     assert.equal(issue.file, configPath);
-    assert.equal(issue.line, 12);
+    assert.equal(issue.line, badLine);
     assert.equal(issue.column, 3);
     assert.equal(issue.path, 'registrar.maxExpire');
     const ok = await optionsPing();
@@ -214,6 +217,7 @@ describe('SIGTERM with a dialog up (child process)', { timeout: 90_000 }, () => 
         'metrics: { enabled: false }',
         'logging: { level: silent }',
         mediaRangeYaml(),
+        'auth: { mode: pbx }',
         '',
       ].join('\n'),
     );

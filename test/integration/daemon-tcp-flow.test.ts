@@ -41,6 +41,7 @@ pbx:
 metrics: { enabled: false }
 logging: { level: silent }
 ${mediaRangeYaml()}
+auth: { mode: pbx }
 `,
   );
 });
@@ -53,7 +54,7 @@ after(async () => {
 
 for (const kind of ['tcp', 'tls'] as const) {
   describe(`registration flow over ${kind.toUpperCase()}`, { timeout: 20_000 }, () => {
-    it('the PBX reaches the phone over the connection it registered on; after close the PBX gets 480/404', async () => {
+    it('the PBX reaches the phone over the connection it registered on; after close the PBX gets 480/404', async (t) => {
       const port = palisade.port(kind);
       const phone = await streamPeer(kind, PUBLIC_IP, port);
       const user = `bob-${kind}`;
@@ -113,6 +114,7 @@ for (const kind of ['tcp', 'tls'] as const) {
           'final response to the second INVITE',
         );
         assert.match(firstLine(refused), /^SIP\/2\.0 (480|404) /);
+        t.diagnostic(`${kind}: PBX call after the phone closed its connection → ${firstLine(refused)}`);
         pbxAckNon2xx(pbx, again, refused);
         assert.ok(palisade.daemon.status().registrations < regsBefore, 'the binding of the closed flow was dropped');
       } finally {

@@ -57,6 +57,7 @@ registrar: { minExpires: 60, maxExpires: 600 }
 metrics: { enabled: false }
 logging: { level: silent }
 ${mediaRangeYaml()}
+auth: { mode: pbx }
 `,
   );
   wssPort = palisade.port('wss');
