@@ -116,13 +116,17 @@ export interface MediaControlOptions {
   quarantineMs?: number;
   /** Bound on m= sections per session; default 8 (as the SDP parser). */
   maxMediaPerSession?: number;
-  /** Most released legs (4 sockets each) kept bound for reuse; default 256. Above it a released leg is closed. */
+  /**
+   * Most released legs (4 sockets each) kept bound for reuse; default (and most): every leg the port range holds,
+   * so Palisade never holds more sockets than the range has ports, live or idle. Above it a released leg is
+   * closed. Reuse needs about calls/s × quarantine legs (400 calls/s × 4 s = 1600). When a bind fails for want
+   * of file descriptors, idle legs are closed and the mark is lowered for the life of the control.
+   */
   idleLegsMax?: number;
   /** Legs bound at start, before any call (capped by idleLegsMax and the port range); default 32 (64 port pairs). */
   prebindLegs?: number;
 }
 
-export const DEFAULT_IDLE_LEGS_MAX = 256;
 export const DEFAULT_PREBIND_LEGS = 32;
 
 /** One m= section's relay with the (immutable) ports it advertises; lives as long as its sockets. */
@@ -139,6 +143,8 @@ interface LiveSession {
 const BIND_ATTEMPTS = 8;
 /** Most free pairs jumped over after a bind failure. */
 const BIND_SKIP_MAX = 64;
+/** Idle legs closed (and high-water mark lowered by) when a bind fails with EMFILE/ENFILE. */
+const FD_SHED_LEGS = 16;
 
 function invalid(code: MediaErrorCode, reason: string): Result<never, MediaError> {
   return err({ code, reason });
@@ -182,8 +188,11 @@ class DefaultMediaControl implements MediaControl {
     // A random first pair: another process using the same range (or this one before a restart) holds the bottom of it.
     const startIndex = randomInt(0, 1 << 16);
     this.pool = new PortPool({ portMin: opts.portMin, portMax: opts.portMax, clock: opts.clock, quarantineMs, startIndex });
-    this.idle = new IdleSocketPool<Leg>({ clock: opts.clock, quarantineMs, capacity: opts.idleLegsMax ?? DEFAULT_IDLE_LEGS_MAX });
-    const prebind = Math.min(opts.prebindLegs ?? DEFAULT_PREBIND_LEGS, this.idle.capacity, Math.floor(this.pool.total / 2));
+    const rangeLegs = Math.floor(this.pool.total / 2);
+    const idleMax = Math.min(opts.idleLegsMax ?? rangeLegs, rangeLegs);
+    if (!Number.isInteger(idleMax) || idleMax < 0) throw new RangeError('idleLegsMax must be an integer >= 0');
+    this.idle = new IdleSocketPool<Leg>({ clock: opts.clock, quarantineMs, capacity: idleMax });
+    const prebind = Math.min(opts.prebindLegs ?? DEFAULT_PREBIND_LEGS, this.idle.capacity);
     if (prebind > 0) {
       const p = this.prebind(prebind);
       this.prebinding = p;
@@ -294,15 +303,33 @@ class DefaultMediaControl implements MediaControl {
         });
         return ok({ relay: r.value, info });
       }
-      // Both pairs go to quarantine; the one that failed is likely held by someone else for a while, and so
-      // are its neighbours: try further away.
       this.pool.release(publicPort);
       this.pool.release(pbxPort);
-      this.pool.skip(randomInt(0, BIND_SKIP_MAX + 1));
       this.opts.logger.warn({ side: r.error.side, port: r.error.port, reason: r.error.reason }, 'media port bind failed');
+      if (r.error.reason === 'EMFILE' || r.error.reason === 'ENFILE') {
+        // Out of file descriptors: idle sockets are the ones to give back.
+        await this.shedIdle(FD_SHED_LEGS);
+      } else {
+        // The pair that failed is likely held by someone else for a while, and so are its neighbours.
+        this.pool.skip(randomInt(0, BIND_SKIP_MAX + 1));
+      }
     }
     this.failures.bind++;
     return invalid('MEDIA_BIND', 'could not bind relay ports');
+  }
+
+  /** Closes up to `n` idle legs (oldest first) and keeps the idle pool that much smaller from now on. */
+  private async shedIdle(n: number): Promise<void> {
+    const before = this.idle.size;
+    this.idle.setLimit(Math.min(this.idle.limit, Math.max(0, before - n)));
+    const closing: Promise<void>[] = [];
+    for (let i = 0; i < n; i++) {
+      const leg = this.idle.shed();
+      if (!leg) break;
+      closing.push(this.closeLeg(leg));
+    }
+    this.opts.logger.warn({ closed: closing.length, idleLimit: this.idle.limit }, 'out of file descriptors: idle media pool shrunk');
+    await Promise.all(closing);
   }
 
   /**

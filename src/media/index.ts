@@ -1,7 +1,6 @@
 /** Media plane entry points. The proxy uses MediaControl only; the rest is exported for tests and benches. */
 export {
   createMediaControl,
-  DEFAULT_IDLE_LEGS_MAX,
   DEFAULT_PREBIND_LEGS,
   MEDIA_DROP_REASONS,
   type MediaControl,

@@ -3,8 +3,13 @@
  * the idle pool's bound, pre-binding, and close().
  */
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import { createSocket } from 'node:dgram';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, it } from 'node:test';
+import { fileURLToPath } from 'node:url';
 import { ManualClock } from '../../../src/core/clock.ts';
 import { silentLogger } from '../../../src/core/log.ts';
 import {
@@ -84,6 +89,25 @@ describe('IdleSocketPool', () => {
     assert.deepEqual(pool.drain(), ['f', 'g', 'h']);
     assert.equal(pool.size, 0);
     assert.throws(() => new IdleSocketPool<string>({ clock, quarantineMs: 0, capacity: -1 }), RangeError);
+  });
+
+  it('shed() removes the oldest entry even in quarantine; setLimit() lowers the high-water mark', () => {
+    const clock = new ManualClock(0);
+    const pool = new IdleSocketPool<string>({ clock, quarantineMs: 100, capacity: 4 });
+    pool.put('a');
+    pool.put('b');
+    pool.put('c');
+    assert.equal(pool.shed(), 'a');
+    pool.setLimit(1);
+    assert.equal(pool.limit, 1);
+    assert.equal(pool.put('d'), false, 'above the lowered mark');
+    assert.equal(pool.size, 2, 'entries above the mark stay until taken or shed');
+    pool.setLimit(99);
+    assert.equal(pool.limit, 4, 'never above capacity');
+    assert.equal(pool.put('d'), true);
+    clock.advance(100);
+    assert.deepEqual([pool.take(), pool.take(), pool.take(), pool.take()], ['b', 'c', 'd', undefined]);
+    assert.equal(pool.shed(), undefined);
   });
 
   it('with capacity 0 keeps nothing', () => {
@@ -257,6 +281,67 @@ describe('media socket reuse', () => {
       assert.notDeepEqual(allPorts(a), allPorts(b));
     } finally {
       await control.close();
+    }
+  });
+});
+
+describe('media socket reuse under a file descriptor limit', () => {
+  it('out of file descriptors, idle legs are closed and the pool shrinks instead of calls failing', async () => {
+    // A child process limited to 64 descriptors, filled up to 24 free ones (6 legs). A call every 200 ms with a 2 s
+    // quarantine needs ~10 idle legs (40 sockets) before reuse starts: the bind that hits EMFILE must shed idle
+    // legs and succeed.
+    const { portMin } = testPortRange();
+    const src = (rel: string): string => JSON.stringify(fileURLToPath(new URL(`../../../src/${rel}`, import.meta.url)));
+    const script = `
+      import { openSync, readdirSync } from 'node:fs';
+      import { createMediaControl } from ${src('media/index.ts')};
+      for (let n = readdirSync('/proc/self/fd').length; n < 64 - 24; n++) openSync('/dev/null', 'r');
+      import { ManualClock } from ${src('core/clock.ts')};
+      const warnings = [];
+      const clock = new ManualClock(0);
+      const logger = { debug() {}, info() {}, warn(f, m) { warnings.push(f.reason ? m + ' ' + f.reason : m); }, error() {}, child() { return logger; } };
+      const control = createMediaControl({
+        publicAddress: '127.0.0.1', pbxAddress: '127.0.0.1', portMin: ${portMin + 100}, portMax: ${portMin + 199},
+        maxSessions: 10, clock, logger, quarantineMs: 2000, prebindLegs: 0,
+      });
+      let ok = 0, failed = 0;
+      const codes = [];
+      for (let i = 0; i < 40; i++) {
+        const r = await control.allocate('c', 1);
+        if (r.ok) { ok++; control.release(r.value); } else { failed++; codes.push(r.error.code); }
+        clock.advance(200);
+      }
+      const ports = control.stats().ports;
+      await control.close();
+      console.log(JSON.stringify({ ok, failed, codes, pooled: ports.pooled, warnings }));
+    `;
+    const dir = await mkdtemp(join(tmpdir(), 'palisade-media-fd-'));
+    try {
+      const file = join(dir, 'child.mjs');
+      await writeFile(file, script);
+      const child = spawn('sh', ['-c', 'ulimit -n 64 && exec "$0" --import tsx "$1"', process.execPath, file], {
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      let out = '';
+      let errOut = '';
+      child.stdout.on('data', (b: Buffer) => {
+        out += b.toString();
+      });
+      child.stderr.on('data', (b: Buffer) => {
+        errOut += b.toString();
+      });
+      const timer = setTimeout(() => child.kill('SIGKILL'), 20_000);
+      const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
+      clearTimeout(timer);
+      assert.equal(code, 0, errOut);
+      const r = JSON.parse(out) as { ok: number; failed: number; codes: string[]; pooled: number; warnings: string[] };
+      assert.equal(r.failed, 0, `no call lost to EMFILE: ${r.codes.join()} ${r.warnings.join()}`);
+      assert.equal(r.ok, 40);
+      assert.ok(r.warnings.includes('out of file descriptors: idle media pool shrunk'), r.warnings.join());
+      assert.ok(r.warnings.includes('media port bind failed EMFILE'), r.warnings.join());
+      assert.ok(r.pooled < 40, `idle pool limited (${r.pooled} pairs)`);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
     }
   });
 });
