@@ -150,6 +150,9 @@ function invalid(code: MediaErrorCode, reason: string): Result<never, MediaError
   return err({ code, reason });
 }
 
+/** update() succeeds often (twice per call at least): one shared immutable result. */
+const OK_VOID: Result<void, MediaError> = Object.freeze(ok(undefined));
+
 function isValidPort(p: number | undefined): boolean {
   return p === undefined || (Number.isInteger(p) && p >= 1 && p <= 65535);
 }
@@ -360,14 +363,14 @@ class DefaultMediaControl implements MediaControl {
     if (!relay) return invalid('MEDIA_BAD_ARGUMENT', 'mediaIndex out of range');
     if (remote === null || remote.port === 0) {
       relay.setRemote(side, null);
-      return ok(undefined);
+      return OK_VOID;
     }
     const address = normalizeAddress(remote.address);
     const family = isIP(address);
     if (family === 0) return invalid('MEDIA_BAD_REMOTE', 'remote address is not an IP address');
     if (address === '0.0.0.0' || address === '::') {
       relay.setRemote(side, null); // RFC 2543 hold: nothing to send to
-      return ok(undefined);
+      return OK_VOID;
     }
     if (family !== (side === 'public' ? this.publicFamily : this.pbxFamily)) {
       return invalid('MEDIA_BAD_REMOTE', 'remote address family differs from the local one');
@@ -382,7 +385,7 @@ class DefaultMediaControl implements MediaControl {
     }
     // The relay reads the endpoint during the call only (payload types go into its own table): no copy needed.
     relay.setRemote(side, address === remote.address ? remote : { ...remote, address });
-    return ok(undefined);
+    return OK_VOID;
   }
 
   localFor(handle: MediaSessionHandle, side: MediaSide, mediaIndex: number): MediaLegInfo | undefined {
