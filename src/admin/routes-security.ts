@@ -29,13 +29,7 @@ export interface SecurityControl {
   now(): number;
 }
 
-export type SecurityErrorCode =
-  | BanErrorCode
-  | 'BAN_NOT_FOUND'
-  | 'ALLOW_BAD_CIDR'
-  | 'ALLOW_FULL'
-  | 'ALLOW_NOT_FOUND'
-  | 'ALLOW_POLICY_ENTRY';
+export type SecurityErrorCode = BanErrorCode | 'BAN_NOT_FOUND' | 'ALLOW_BAD_CIDR' | 'ALLOW_FULL' | 'ALLOW_NOT_FOUND' | 'ALLOW_POLICY_ENTRY';
 
 export const ACTOR_HEADER = 'x-palisade-actor';
 export const MAX_ACTOR_CHARS = 64;
@@ -67,7 +61,10 @@ const CONTROL = /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/g;
 export function sanitizeActor(raw: string | readonly string[] | undefined): string {
   const v = typeof raw === 'string' ? raw : raw?.[0];
   if (v === undefined) return 'unknown';
-  const s = v.trim().slice(0, MAX_ACTOR_CHARS).replace(/[^A-Za-z0-9._@+:-]/g, '_');
+  const s = v
+    .trim()
+    .slice(0, MAX_ACTOR_CHARS)
+    .replace(/[^A-Za-z0-9._@+:-]/g, '_');
   return s === '' ? 'unknown' : s;
 }
 
@@ -200,7 +197,11 @@ export function createSecurityRoutes(ctrl: SecurityControl): AdminRoute[] {
     }
     if (!r.ok) {
       audit.record({ actor, action: 'allow.add', target: cidr, outcome: 'refused', details: { code: r.error.code } });
-      return fail(400, r.error.code, r.error.code === 'ALLOW_FULL' ? 'runtime allow list is full' : 'cidr is not an IP address or CIDR range');
+      return fail(
+        400,
+        r.error.code,
+        r.error.code === 'ALLOW_FULL' ? 'runtime allow list is full' : 'cidr is not an IP address or CIDR range',
+      );
     }
     if (existed) {
       audit.record({ actor, action: 'allow.add', target: cidr, outcome: 'ok', details: { existed: true } });

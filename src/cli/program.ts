@@ -3,6 +3,8 @@
  * returns the exit code instead of exiting, so tests can run commands in-process.
  */
 import { Command, CommanderError } from 'commander';
+import { registerAllow } from './commands/allow.ts';
+import { registerBans } from './commands/bans.ts';
 import { registerPolicy } from './commands/policy.ts';
 import { registerReload } from './commands/reload.ts';
 import { registerStart } from './commands/start.ts';
@@ -24,6 +26,8 @@ export function createProgram(ctx: CliContext, setExit: (code: number) => void):
   registerStatus(program, ctx, setExit);
   registerReload(program, ctx, setExit);
   registerUser(program, ctx, setExit);
+  registerBans(program, ctx, setExit);
+  registerAllow(program, ctx, setExit);
   return program;
 }
 

@@ -14,7 +14,7 @@
  * Secrets never enter a record: strings are length-bounded and stripped of control characters, and `details`
  * keys that look like credentials (password, secret, token, ha1, key, authorization, nonce, cookie) are dropped.
  */
-import { open, rename, type FileHandle } from 'node:fs/promises';
+import { type FileHandle, open, rename } from 'node:fs/promises';
 import type { Clock } from '../core/clock.ts';
 import type { Logger } from '../core/log.ts';
 

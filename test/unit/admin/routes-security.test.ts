@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { after, afterEach, beforeEach, describe, it } from 'node:test';
 import { type AdminResponse, adminRequest } from '../../../src/admin/client.ts';
 import type { AdminRequest } from '../../../src/admin/router.ts';
-import { createSecurityRoutes, sanitizeActor, type SecurityControl } from '../../../src/admin/routes-security.ts';
+import { createSecurityRoutes, type SecurityControl, sanitizeActor } from '../../../src/admin/routes-security.ts';
 import { type AdminServer, startAdminServer } from '../../../src/admin/server.ts';
 import { ManualClock } from '../../../src/core/clock.ts';
 import { silentLogger } from '../../../src/core/log.ts';

@@ -46,7 +46,14 @@ describe('audit log', () => {
     const path = file();
     const clock = new ManualClock(0, Date.UTC(2026, 10, 29, 19, 0, 0));
     const log = createAuditLog({ path, logger: recordingLogger(logged), clock });
-    log.record({ actor: 'alice@gw1', action: 'ban.add', target: '192.0.2.7', reason: 'scanner', outcome: 'ok', details: { forMs: 600_000 } });
+    log.record({
+      actor: 'alice@gw1',
+      action: 'ban.add',
+      target: '192.0.2.7',
+      reason: 'scanner',
+      outcome: 'ok',
+      details: { forMs: 600_000 },
+    });
     clock.advance(1500);
     log.record({ actor: 'system', action: 'ban.auto', target: '2001:db8::7', outcome: 'ok' });
     await log.close();
