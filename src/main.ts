@@ -7,6 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { lookup } from 'node:dns/promises';
 import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { isIP } from 'node:net';
+import { networkInterfaces } from 'node:os';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { createCoreRoutes, startAdminServer } from './admin/server.ts';
 import { formatIssue, loadPolicyFile, resolveSecret } from './config/load.ts';
@@ -26,9 +27,9 @@ import { createMediaAnchor } from './proxy/media-anchor.ts';
 import { PbxPool, type PbxTargetConfig } from './proxy/pbx-pool.ts';
 import { PbxProber } from './proxy/pbx-prober.ts';
 import { BRANCH_PREFIX, isAddressedToUs } from './proxy/topology.ts';
-import { CidrSet } from './security/cidr.ts';
+import { createDefences } from './security/defences.ts';
 import { parseMessage } from './sip/parser.ts';
-import type { SipLimits } from './sip/types.ts';
+import type { SipLimits, SipMessage } from './sip/types.ts';
 import { createTransportManager, type ResolvedListener } from './transport/manager.ts';
 import { generateSelfSignedCert } from './transport/self-signed.ts';
 import type { Source, Target, TransportManager } from './transport/types.ts';
@@ -56,6 +57,7 @@ export interface DaemonStatus {
   dialogs: number;
   registrations: number;
   transactions: number;
+  bans: number;
   counters: Record<string, number>;
 }
 
@@ -111,8 +113,28 @@ export async function startDaemon(opts: { configPath: string; logger?: Logger; i
     pbxAdvertise: pbxMediaAddress,
   });
 
-  let access = { allow: new CidrSet(policy.access.allow), deny: new CidrSet(policy.access.deny) };
   let transport: TransportManager | undefined;
+  let localHosts = proxySettings(policy).localHosts;
+  const isForUs = (m: SipMessage): boolean => isAddressedToUs(m, localHosts, transport?.listeners() ?? []);
+  // Stream connections per source address, so a ban can cut the ones already open (bounded by the connection caps).
+  const connsByAddress = new Map<string, Set<number>>();
+  const defences = await createDefences(policy, {
+    clock,
+    logger: log.child({ mod: 'security' }),
+    dataDir,
+    secret,
+    isForUs,
+    ourHosts: () => localHosts,
+    events: {
+      onBan: (ban) => {
+        for (const [address, ids] of connsByAddress) {
+          if (ban.kind === 'address' ? address !== ban.target : !defences.bans.isBanned(address)) continue;
+          for (const id of ids) transport?.closeConnection(id);
+        }
+      },
+      onUnban: () => {},
+    },
+  });
   const send = (target: Target, bytes: Buffer): boolean => {
     if (!transport) return false;
     const r = transport.send(target, bytes);
@@ -120,9 +142,9 @@ export async function startDaemon(opts: { configPath: string; logger?: Logger; i
     return r === 'sent' || r === 'queued';
   };
   let limits: SipLimits = policy.limits.sip;
-  let localHosts = proxySettings(policy).localHosts;
+  // Cheapest first (Kamailio's default order): scanner fingerprints, structural sanity, then digest.
   const pipeline = new Pipeline(
-    [createSanityStage({ ownBranchPrefix: BRANCH_PREFIX, isForUs: (m) => isAddressedToUs(m, localHosts, transport?.listeners() ?? []) })],
+    [defences.scannerStage, createSanityStage({ ownBranchPrefix: BRANCH_PREFIX, isForUs }), defences.authStage],
     (stage, v) => metrics.countPipelineVerdict(stage, v.kind),
   );
 
@@ -136,14 +158,34 @@ export async function startDaemon(opts: { configPath: string; logger?: Logger; i
     secret,
     isConnectionOpen: (id) => transport?.isConnectionOpen(id) ?? false,
     pipeline,
+    onCredentialsRefusedByPbx: (source, user) => defences.offence(source.address, 'auth_failure', user),
   });
+  const trackConnection = (address: string, id: number): void => {
+    let ids = connsByAddress.get(address);
+    if (!ids) {
+      ids = new Set();
+      connsByAddress.set(address, ids);
+    }
+    ids.add(id);
+  };
+  const untrackConnection = (address: string, id: number): void => {
+    const ids = connsByAddress.get(address);
+    if (!ids) return;
+    ids.delete(id);
+    if (ids.size === 0) connsByAddress.delete(address);
+  };
   const onMessage = (bytes: Buffer, source: Source): void => {
     const side = source.listenerId === PBX_LISTENER_ID ? 'pbx' : 'public';
+    if (side === 'public') {
+      if (!defences.gate.admitMessage(source.address, bytes)) return;
+      if (source.connectionId !== undefined) trackConnection(source.address, source.connectionId);
+    }
     // Streams need Content-Length for framing (RFC 3261 §18.3); a WebSocket frame delimits the message itself (RFC 7118 §5).
     const r = parseMessage(bytes, { limits, stream: source.transport === 'tcp' || source.transport === 'tls' });
     if (!r.ok) {
       metrics.countSipParseError(r.error.code);
-      return; // malformed: silent drop (strikes and bans come with the attack-resistance stage)
+      if (side === 'public') defences.offence(source.address, 'malformed');
+      return; // silent drop: an attacker learns nothing from garbage
     }
     const msg = r.value;
     const cseq = msg.isRequest ? undefined : msg.cseq();
@@ -157,12 +199,11 @@ export async function startDaemon(opts: { configPath: string; logger?: Logger; i
     limits: { maxMessageBytes: policy.limits.sip.maxMessageBytes, ...policy.limits.connections },
     events: {
       onMessage,
-      onConnectionClosed: (id) => proxy.onConnectionClosed(id),
-      accept: (_t, address) => {
-        if (access.deny.has(address)) return false;
-        if (access.allow.size > 0 && !access.allow.has(address)) return false;
-        return true;
+      onConnectionClosed: (id, source) => {
+        untrackConnection(source.address, id);
+        proxy.onConnectionClosed(id);
       },
+      accept: (_t, address) => defences.gate.admitSource(address),
     },
     clock,
     logger: log.child({ mod: 'transport' }),
@@ -218,7 +259,7 @@ export async function startDaemon(opts: { configPath: string; logger?: Logger; i
     onChange: (next) => {
       policy = next;
       limits = next.limits.sip;
-      access = { allow: new CidrSet(next.access.allow), deny: new CidrSet(next.access.deny) };
+      defences.reconfigure(next);
       proxy.reconfigure(proxySettings(next));
       localHosts = proxySettings(next).localHosts;
       void resolveTargets(next).then((t) => pool.reconfigure(t, next.pbx.probe, PBX_LISTENER_ID, clock.now()));
@@ -242,6 +283,7 @@ export async function startDaemon(opts: { configPath: string; logger?: Logger; i
       dialogs: s.dialogs,
       registrations: s.registrations,
       transactions: s.serverTxns + s.clientTxns,
+      bans: defences.bans.stats().bans + defences.bans.stats().rangeBans,
       counters: { ...proxy.counters, ...tm.stats() },
     };
   };
@@ -273,6 +315,7 @@ export async function startDaemon(opts: { configPath: string; logger?: Logger; i
       await metricsServer?.close();
       await tm.close();
       await mediaControl.close();
+      await defences.close();
       resolveStopped();
     })();
     return stopping;
@@ -318,9 +361,15 @@ export async function startDaemon(opts: { configPath: string; logger?: Logger; i
 
 function proxySettings(p: Policy): ProxySettings {
   const localHosts = new Set<string>(p.node.domains.map((d) => d.toLowerCase()));
+  let wildcard = false;
   for (const l of p.listeners) {
     if (l.advertise) localHosts.add(l.advertise.toLowerCase());
-    localHosts.add(l.address);
+    localHosts.add(l.address.toLowerCase());
+    if (l.address === '0.0.0.0' || l.address === '::') wildcard = true;
+  }
+  // A wildcard bind answers on every local address: each of them is "us" (phones often dial our IP).
+  if (wildcard) {
+    for (const list of Object.values(networkInterfaces())) for (const i of list ?? []) localHosts.add(i.address.toLowerCase());
   }
   return {
     timers: p.timers,
@@ -335,6 +384,8 @@ function proxySettings(p: Policy): ProxySettings {
     localHosts,
     pbxResponseTimeoutMs: p.pbx.probe.timeoutMs,
     serverHeader: p.node.serverHeader,
+    authMode: p.auth.mode,
+    identityDomain: p.node.domains[0] ?? p.auth.realm,
   };
 }
 

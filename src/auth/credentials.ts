@@ -163,16 +163,23 @@ export function readUsersFile(path: string): Result<readonly Credential[], Users
 /** Immutable in-memory source: one frozen map built at load; a reload builds a new source and swaps it. */
 export class StaticCredentialSource implements CredentialSource {
   private readonly byKey: ReadonlyMap<string, Credential>;
+  private readonly md5Any: boolean;
 
   constructor(entries: readonly Credential[]) {
     const m = new Map<string, Credential>();
     for (const e of entries) m.set(credentialKey(e.user, e.realm), e);
     this.byKey = m;
+    this.md5Any = entries.some((e) => e.allowMd5 && !e.disabled);
     Object.freeze(this);
   }
 
   get size(): number {
     return this.byKey.size;
+  }
+
+  /** Whether any user may use MD5 (challenges then offer it; each answer is still checked per user). */
+  anyAllowMd5(): boolean {
+    return this.md5Any;
   }
 
   lookupSync(user: string, realm: string): Credential | undefined {

@@ -235,18 +235,6 @@ export const policySchema = z.strictObject({
           }),
         )
         .default([]),
-      /** An HTTP backend answering POST {username, realm} with {ha1: {sha256, sha512_256, md5}} or 404. */
-      http: z
-        .strictObject({
-          url: z.string().url(),
-          timeout: durationSchema.prefault(2),
-          cacheFor: durationSchema.prefault(60),
-          /** Consecutive failures that open the circuit breaker, and how long it stays open. */
-          failuresToOpen: z.number().int().min(1).max(100).default(5),
-          openFor: durationSchema.prefault(30),
-          token: secretSchema.optional(),
-        })
-        .optional(),
     })
     .prefault({}),
   /** fail2ban-style bans, flood limits and scanner detection (all enforced before a message is parsed). */

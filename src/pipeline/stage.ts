@@ -18,7 +18,16 @@ export type Verdict =
       readonly headers?: ReadonlyArray<readonly [string, string]>;
     }
   | { readonly kind: 'drop'; readonly reason: string }
-  | { readonly kind: 'challenge'; readonly realm: string; readonly stale: boolean; readonly proxy: boolean };
+  /** 401 (REGISTER) or 407 (everything else) with the WWW-/Proxy-Authenticate headers to send. */
+  | { readonly kind: 'challenge'; readonly proxy: boolean; readonly headers: ReadonlyArray<readonly [string, string]> };
+
+/** What stages learn about a request, for the stages after them and for the proxy (mutable, per request). */
+export interface RequestFacts {
+  /** The authenticated user (digest) — asserted toward the PBX. */
+  user?: string;
+  /** Name of the trusted peer the request came from (skipped digest). */
+  trustedPeer?: string;
+}
 
 export const CONTINUE: Verdict = Object.freeze({ kind: 'continue' });
 
@@ -28,6 +37,7 @@ export interface StageContext {
   readonly side: Side;
   /** Clock.now() at receipt. */
   readonly now: number;
+  readonly facts: RequestFacts;
 }
 
 export interface Stage {

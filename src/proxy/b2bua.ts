@@ -11,7 +11,7 @@ import { assertNever } from '../core/assert-never.ts';
 import type { Clock } from '../core/clock.ts';
 import type { Logger } from '../core/log.ts';
 import { isStreamTransport, unmapIPv4 } from '../core/net.ts';
-import type { Pipeline, PipelineResult } from '../pipeline/stage.ts';
+import type { Pipeline, PipelineResult, RequestFacts } from '../pipeline/stage.ts';
 import { buildResponseTo, createRequest } from '../sip/build.ts';
 import type { SipMessage, Via } from '../sip/types.ts';
 import type { ListenerInfo, Source, Target } from '../transport/types.ts';
@@ -75,6 +75,10 @@ export interface ProxySettings {
   /** Probe timeout: a PBX that has not answered a request by then is failed over. */
   readonly pbxResponseTimeoutMs: number;
   readonly serverHeader: string;
+  /** palisade: Palisade authenticated the public side (credentials stop here, identity asserted); pbx: pass through. */
+  readonly authMode: 'palisade' | 'pbx';
+  /** Host part of asserted identities. */
+  readonly identityDomain: string;
 }
 
 export interface ProxyCounters {
@@ -98,6 +102,8 @@ export interface ProxyDeps {
   readonly secret: Buffer;
   readonly isConnectionOpen: (connectionId: number) => boolean;
   readonly pipeline: Pipeline;
+  /** The PBX refused credentials a public-side client sent (auth.mode pbx): a failed attempt, for bans. */
+  readonly onCredentialsRefusedByPbx?: (source: Source, user: string | undefined) => void;
 }
 
 /** A request Palisade will not pass on, and what to answer instead. */
@@ -223,15 +229,24 @@ export class B2bua implements ClientTransactionUser {
       return;
     }
     // The pipeline decides before anything is sent: a dropped request gets no answer at all, not even 100.
-    const decision = this.deps.pipeline.run({ msg: req, source, side, now: this.deps.clock.now() });
+    const facts: RequestFacts = {};
+    const decision = this.deps.pipeline.run({ msg: req, source, side, now: this.deps.clock.now(), facts });
     if (decision instanceof Promise) {
-      decision.then((d) => this.afterPipeline(req, st, side, callId, method, d));
+      decision.then((d) => this.afterPipeline(req, st, side, callId, method, d, facts));
       return;
     }
-    this.afterPipeline(req, st, side, callId, method, decision);
+    this.afterPipeline(req, st, side, callId, method, decision, facts);
   }
 
-  private afterPipeline(req: SipMessage, st: ServerTransaction, side: Side, callId: string, method: string, decision: PipelineResult): void {
+  private afterPipeline(
+    req: SipMessage,
+    st: ServerTransaction,
+    side: Side,
+    callId: string,
+    method: string,
+    decision: PipelineResult,
+    facts: RequestFacts,
+  ): void {
     if (st.state === 'terminated') return;
     const v = decision.verdict;
     switch (v.kind) {
@@ -244,8 +259,7 @@ export class B2bua implements ClientTransactionUser {
         st.terminate();
         return;
       case 'challenge':
-        // Digest challenges are built by the authentication stage's owner; until then refuse plainly.
-        return this.respondLocal(st, v.proxy ? 407 : 401, v.proxy ? 'Proxy Authentication Required' : 'Unauthorized');
+        return this.respondLocal(st, v.proxy ? 407 : 401, v.proxy ? 'Proxy Authentication Required' : 'Unauthorized', v.headers);
       default:
         return assertNever(v, 'verdict');
     }
@@ -257,11 +271,11 @@ export class B2bua implements ClientTransactionUser {
       this.forwardInDialog(req, st, side, callId);
       return;
     }
-    if (side === 'public') this.fromPublicOutOfDialog(req, st, method);
+    if (side === 'public') this.fromPublicOutOfDialog(req, st, method, facts);
     else this.fromPbxOutOfDialog(req, st, method);
   }
 
-  private fromPublicOutOfDialog(req: SipMessage, st: ServerTransaction, method: string): void {
+  private fromPublicOutOfDialog(req: SipMessage, st: ServerTransaction, method: string, facts: RequestFacts): void {
     if (method === 'OPTIONS' && this.isForUs(req)) return this.answerOptions(st);
     if (this.draining && DIALOG_METHODS.has(method))
       return this.respondLocal(st, 503, 'Service Unavailable', [['Retry-After', String(this.settings.retryAfterSeconds)]]);
@@ -292,6 +306,8 @@ export class B2bua implements ClientTransactionUser {
       publicFlow: replyTarget(st.source),
       pbxFlow: { transport: 'udp', address: '0.0.0.0', port: 0 },
     });
+    call.identity = facts.user;
+    call.trustedPeer = facts.trustedPeer;
     const contacts = req.contacts();
     if (call.dialog && contacts.ok && contacts.value[0]) call.legs.public.remoteTarget = contacts.value[0].uri.raw;
     const ctx: ServerCtx = {
@@ -515,6 +531,7 @@ export class B2bua implements ClientTransactionUser {
       }
     }
     if (method === 'REGISTER' && from === 'pbx' && status >= 200 && status < 300) this.onRegisterOk(ctx, resp);
+    if (from === 'pbx' && ctx.side === 'public' && (status === 401 || status === 407 || status === 403)) this.noteRefusedCredentials(ctx);
     const out = this.buildResponse(resp, ctx, from);
     if (!out) return;
     if (ctx.st.state === 'accepted' && status >= 200 && status < 300) {
@@ -550,6 +567,15 @@ export class B2bua implements ClientTransactionUser {
   /** In-dialog requests stay with their PBX: no failover for them. */
   private isDialogMidstream(ctx: ServerCtx): boolean {
     return ctx.call.dialog && ctx.call.state === 'confirmed' && ctx.st.request.method !== 'INVITE';
+  }
+
+  /** A challenge answering a request that carried no credentials is the normal first round; with credentials it is a failure. */
+  private noteRefusedCredentials(ctx: ServerCtx): void {
+    const req = ctx.st.request;
+    const cred = req.get('authorization') ?? req.get('proxy-authorization');
+    if (cred === undefined || !this.deps.onCredentialsRefusedByPbx) return;
+    const user = /username\s*=\s*"([^"]{0,128})"/i.exec(cred)?.[1];
+    this.deps.onCredentialsRefusedByPbx(ctx.st.source, user);
   }
 
   private afterFinal(ctx: ServerCtx, method: string, status: number): void {
@@ -601,7 +627,7 @@ export class B2bua implements ClientTransactionUser {
   private pendingTokens(ctx: ServerCtx): string[] {
     const out = ctx.outgoing ?? ctx.ct?.request;
     const cs = out?.contacts();
-    if (!cs || !cs.ok) return [];
+    if (!cs?.ok) return [];
     return cs.value.map((c) => c.uri.user ?? '').filter((t) => t !== '');
   }
 
@@ -651,6 +677,7 @@ export class B2bua implements ClientTransactionUser {
     }
     if (to === 'pbx') {
       if (this.settings.sourceHeader) out.set(this.settings.sourceHeader, `${source.transport} ${source.address}:${source.port}`);
+      if (from === 'public') this.assertIdentity(out, call);
     } else {
       if (this.settings.sourceHeader) out.remove(this.settings.sourceHeader);
       for (const h of INSIDE_REVEALING_HEADERS) out.remove(h);
@@ -663,6 +690,21 @@ export class B2bua implements ClientTransactionUser {
       if (r.body !== req.body) out.setBody(r.body, req.get('content-type'));
     }
     return out;
+  }
+
+  /**
+   * RFC 3325: an identity asserted by an untrusted source is removed; when Palisade authenticated the caller it
+   * asserts that identity itself, and the credentials (for Palisade's realm) stop here.
+   */
+  private assertIdentity(out: SipMessage, call: Call): void {
+    if (call.trustedPeer !== undefined) return; // a trusted trunk's own assertion stands
+    out.remove('p-asserted-identity');
+    out.remove('p-preferred-identity');
+    out.remove('remote-party-id');
+    if (this.settings.authMode !== 'palisade') return;
+    out.remove('authorization');
+    out.remove('proxy-authorization');
+    if (call.identity !== undefined) out.set('P-Asserted-Identity', `<sip:${call.identity}@${this.settings.identityDomain}>`);
   }
 
   /** REGISTER toward the PBX: each phone Contact becomes a Palisade token Contact; the binding remembers the flow. */
@@ -816,6 +858,8 @@ export class B2bua implements ClientTransactionUser {
       lastActivityAt: p.now,
       confirmedAt: undefined,
       media: undefined,
+      identity: undefined,
+      trustedPeer: undefined,
     };
     this.calls.add(call);
     return call;

@@ -46,6 +46,10 @@ export interface Call {
   confirmedAt: number | undefined;
   /** Set by the media layer (opaque here). */
   media: unknown;
+  /** The user that authenticated the request creating this call (public side). */
+  identity: string | undefined;
+  /** The trusted peer it came from, when it skipped digest authentication. */
+  trustedPeer: string | undefined;
 }
 
 export class CallTable {

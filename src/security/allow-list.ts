@@ -78,7 +78,12 @@ export class AllowList implements AddressSet {
         if (typeof e !== 'object' || e === null) continue;
         const r = e as Record<string, unknown>;
         if (typeof r.cidr !== 'string' || !parseCidr(r.cidr)) continue;
-        out.push({ cidr: r.cidr, origin: 'runtime', addedAt: typeof r.addedAt === 'number' ? r.addedAt : now, by: typeof r.by === 'string' ? r.by : 'unknown' });
+        out.push({
+          cidr: r.cidr,
+          origin: 'runtime',
+          addedAt: typeof r.addedAt === 'number' ? r.addedAt : now,
+          by: typeof r.by === 'string' ? r.by : 'unknown',
+        });
       }
       this.runtime = out;
       this.rebuild();

@@ -52,7 +52,13 @@ async function peer(ip: string, port = 0): Promise<Peer> {
         return Promise.resolve(found);
       }
       return new Promise((resolve, reject) => {
-        const t = setTimeout(() => reject(new Error(`timeout waiting for ${pred.toString().slice(0, 120)}; inbox: ${inbox.map((m) => m.split('\r\n')[0]).join(' | ')}`)), ms);
+        const t = setTimeout(
+          () =>
+            reject(
+              new Error(`timeout waiting for ${pred.toString().slice(0, 120)}; inbox: ${inbox.map((m) => m.split('\r\n')[0]).join(' | ')}`),
+            ),
+          ms,
+        );
         waiters.push({
           pred,
           resolve: (m) => {
@@ -142,6 +148,7 @@ pbx:
   probe: { intervalMs: 400, timeoutMs: 350, failuresToDown: 2 }
 metrics: { enabled: false }
 shutdown: { drainMs: 1500 }
+auth: { mode: pbx }
 logging: { level: silent }
 `;
   writeFileSync(join(dir, 'palisade.yaml'), policy);
@@ -181,7 +188,11 @@ test('a call passes through with the inside hidden from the client', async () =>
   client.send(invite('call-1@client', 'z9hG4bK-c1'), publicPort, PUBLIC_IP);
   const trying = await client.next((m) => m.startsWith('SIP/2.0 100'));
   assert.match(trying, /received=127\.0\.0\.1|rport=\d+/);
-  const inv = await pbx.next((m) => m.startsWith('INVITE'));
+  const inv = await pbx
+    .next((m) => m.startsWith('INVITE'))
+    .catch((e: Error) => {
+      throw new Error(`${e.message}\nclient got: ${client.inbox.map((m) => m.split('\r\n')[0]).join(' | ')}`);
+    });
   // The PBX sees Palisade, a new Call-ID and the client's real source in the policy header.
   assert.doesNotMatch(inv, /call-1@client/);
   assert.match(inv, new RegExp(`^Via: SIP/2.0/UDP ${INSIDE_IP.replace(/\./g, '\\.')}:`, 'm'));
@@ -307,14 +318,23 @@ test('CANCEL of a ringing call: 200 to the CANCEL, CANCEL toward the PBX, 487 ba
     if (m.startsWith('SIP/2.0') || m.startsWith('ACK')) return;
     const vias = m.split('\r\n').filter((l) => /^via\s*:/i.test(l));
     const base = [...vias, `From: ${header(m, 'From')}`, `To: ${header(m, 'To')};tag=ring1`, `Call-ID: ${header(m, 'Call-ID')}`];
-    const send = (lines: string[]) => pbx.sock.send(Buffer.from([...lines, 'Content-Length: 0', '', ''].join('\r\n')), rinfo.port, rinfo.address);
+    const send = (lines: string[]) =>
+      pbx.sock.send(Buffer.from([...lines, 'Content-Length: 0', '', ''].join('\r\n')), rinfo.port, rinfo.address);
     if (m.startsWith('INVITE')) {
       send(['SIP/2.0 180 Ringing', ...base, `CSeq: ${header(m, 'CSeq')}`, `Contact: <sip:pbx@${PBX_IP}:${pbx.port}>`]);
       pbxInvites.set(header(m, 'Call-ID') ?? '', m);
     } else if (m.startsWith('CANCEL')) {
       send(['SIP/2.0 200 OK', ...base, `CSeq: ${header(m, 'CSeq')}`]);
       const inv = pbxInvites.get(header(m, 'Call-ID') ?? '');
-      if (inv) send(['SIP/2.0 487 Request Terminated', ...inv.split('\r\n').filter((l) => /^via\s*:/i.test(l)), `From: ${header(inv, 'From')}`, `To: ${header(inv, 'To')};tag=ring1`, `Call-ID: ${header(inv, 'Call-ID')}`, `CSeq: ${header(inv, 'CSeq')}`]);
+      if (inv)
+        send([
+          'SIP/2.0 487 Request Terminated',
+          ...inv.split('\r\n').filter((l) => /^via\s*:/i.test(l)),
+          `From: ${header(inv, 'From')}`,
+          `To: ${header(inv, 'To')};tag=ring1`,
+          `Call-ID: ${header(inv, 'Call-ID')}`,
+          `CSeq: ${header(inv, 'CSeq')}`,
+        ]);
     }
   });
   const pbxInvites = new Map<string, string>();
@@ -326,11 +346,17 @@ test('CANCEL of a ringing call: 200 to the CANCEL, CANCEL toward the PBX, 487 ba
   await client.next((m) => m.startsWith('SIP/2.0 200') && /CANCEL/.test(header(m, 'CSeq') ?? ''));
   const final = await client.next((m) => m.startsWith('SIP/2.0 487'));
   assert.equal(header(final, 'Call-ID'), 'call-cancel@client');
-  assert.ok(pbx.inbox.some((m) => m.startsWith('CANCEL')), 'the PBX got a CANCEL');
-  assert.ok(pbx.inbox.some((m) => m.startsWith('ACK')), 'the PBX got the hop-by-hop ACK for its 487');
+  assert.ok(
+    pbx.inbox.some((m) => m.startsWith('CANCEL')),
+    'the PBX got a CANCEL',
+  );
+  assert.ok(
+    pbx.inbox.some((m) => m.startsWith('ACK')),
+    'the PBX got the hop-by-hop ACK for its 487',
+  );
 });
 
-test('re-INVITE (hold) and a BYE from the PBX cross the border with each side\'s own Call-ID and targets', async () => {
+test("re-INVITE (hold) and a BYE from the PBX cross the border with each side's own Call-ID and targets", async () => {
   pbx.reset();
   autoAnswer(pbx, { answer: true });
   client.inbox.length = 0;
@@ -342,9 +368,11 @@ test('re-INVITE (hold) and a BYE from the PBX cross the border with each side\'s
   const insideCallId = header(inv, 'Call-ID') ?? '';
   const holdSdp = `v=0\r\no=- 2 3 IN IP4 ${PUBLIC_IP}\r\ns=-\r\nc=IN IP4 ${PUBLIC_IP}\r\nt=0 0\r\nm=audio 30000 RTP/AVP 0\r\na=sendonly\r\n`;
   client.send(request('INVITE', 'call-hold@client', 'z9hG4bK-h2', { toTag: 'pbxtag1', cseq: 2, body: holdSdp }), publicPort, PUBLIC_IP);
-  const reinv = await pbx.next((m) => m.startsWith('INVITE') && /CSeq: 2 INVITE/.test(m)).catch((e: Error) => {
-    throw new Error(`${e.message}\nclient got: ${client.inbox.map((m) => m.split('\r\n')[0]).join(' | ')}`);
-  });
+  const reinv = await pbx
+    .next((m) => m.startsWith('INVITE') && /CSeq: 2 INVITE/.test(m))
+    .catch((e: Error) => {
+      throw new Error(`${e.message}\nclient got: ${client.inbox.map((m) => m.split('\r\n')[0]).join(' | ')}`);
+    });
   assert.equal(header(reinv, 'Call-ID'), insideCallId, 're-INVITE stays in the inside dialog');
   assert.match(reinv, /a=sendonly/, 'the hold direction passes');
   assert.match(reinv, new RegExp(`c=IN IP4 ${INSIDE_IP.replace(/\./g, '\\.')}`), 'the PBX is told to send to the relay');

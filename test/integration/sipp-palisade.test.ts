@@ -48,6 +48,8 @@ function policy(pbxPort: number, probe = { intervalMs: 1000, timeoutMs: 800, fai
       probe,
     },
     media: { publicAddress: PUBLIC },
+    // These runs are about signalling and topology hiding; digest authentication has its own tests.
+    auth: { mode: 'pbx' },
     logging: { level: 'warn' },
   };
 }

@@ -40,7 +40,7 @@ const stage = createSanityStage({
   ownBranchPrefix: 'z9hG4bKpalX',
   isForUs: (m) => m.uri().ok && (m.uri() as { ok: true; value: { user: string | undefined } }).value.user === undefined,
 });
-const run = (m: ReturnType<typeof msg>): Verdict => stage.run({ msg: m, source, side: 'public', now: 0 }) as Verdict;
+const run = (m: ReturnType<typeof msg>): Verdict => stage.run({ msg: m, source, side: 'public', now: 0, facts: {} }) as Verdict;
 
 test('sanity verdicts', () => {
   assert.equal(run(msg()).kind, 'continue');
@@ -60,7 +60,7 @@ test('the pipeline stops at the first non-continue verdict and reports every sta
   const b: Stage = { name: 'b', run: () => ({ kind: 'drop', reason: 'x' }) };
   const c: Stage = { name: 'c', run: () => assert.fail('c must not run') };
   const p = new Pipeline([a, b, c], (s, v) => seen.push(`${s}:${v.kind}`));
-  const r = p.run({ msg: msg(), source, side: 'public', now: 0 });
+  const r = p.run({ msg: msg(), source, side: 'public', now: 0, facts: {} });
   assert.ok(!(r instanceof Promise), 'synchronous stages keep the run synchronous');
   assert.equal(r.stage, 'b');
   assert.equal(r.verdict.kind, 'drop');
@@ -73,12 +73,16 @@ test('an asynchronous stage makes the run asynchronous and later stages still ru
   const a: Stage = { name: 'a', run: () => Promise.resolve({ kind: 'continue' } as Verdict) };
   const b: Stage = { name: 'b', run: () => ({ kind: 'reply', status: 403, reason: 'Forbidden' }) };
   const p = new Pipeline([a, b], (s, v) => seen.push(`${s}:${v.kind}`));
-  const r = p.run({ msg: msg(), source, side: 'public', now: 0 });
+  const r = p.run({ msg: msg(), source, side: 'public', now: 0, facts: {} });
   assert.ok(r instanceof Promise);
   const done = await r;
   assert.equal(done.stage, 'b');
   assert.deepEqual(seen, ['a:continue', 'b:reply']);
   const failing = new Pipeline([{ name: 'x', run: () => Promise.reject(new Error('backend down')) }]);
-  const f = await failing.run({ msg: msg(), source, side: 'public', now: 0 });
-  assert.deepEqual(f.verdict, { kind: 'reply', status: 500, reason: 'Server Internal Error' }, 'a failing stage answers 500, never crashes');
+  const f = await failing.run({ msg: msg(), source, side: 'public', now: 0, facts: {} });
+  assert.deepEqual(
+    f.verdict,
+    { kind: 'reply', status: 500, reason: 'Server Internal Error' },
+    'a failing stage answers 500, never crashes',
+  );
 });

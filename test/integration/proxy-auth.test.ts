@@ -1,0 +1,361 @@
+/**
+ * Digest authentication, anti-enumeration, bans and scanner handling through the daemon, over real UDP sockets,
+ * with our own client computing SHA-256 / SHA-512-256 responses. (SIPp and SIPVicious runs live in auth-*.test.ts
+ * and attack-*.test.ts.)
+ */
+import assert from 'node:assert/strict';
+import { createSocket, type Socket } from 'node:dgram';
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, test } from 'node:test';
+import { writeUsersFile } from '../../src/auth/credentials.ts';
+import { computeAllHa1, computeResponse } from '../../src/auth/digest.ts';
+import { silentLogger } from '../../src/core/log.ts';
+import { type Daemon, startDaemon } from '../../src/main.ts';
+
+const PUBLIC_IP = '127.0.0.1';
+const INSIDE_IP = '127.0.0.2';
+const PBX_IP = '127.0.0.3';
+const REALM = 'palisade.test';
+
+interface Peer {
+  sock: Socket;
+  port: number;
+  ip: string;
+  inbox: string[];
+  next(pred: (m: string) => boolean, ms?: number): Promise<string>;
+  send(text: string): void;
+}
+
+let publicPort = 0;
+
+async function peer(ip: string): Promise<Peer> {
+  const sock = createSocket('udp4');
+  const inbox: string[] = [];
+  const waiters: Array<{ pred: (m: string) => boolean; resolve: (m: string) => void }> = [];
+  sock.on('message', (b) => {
+    const m = b.toString('latin1');
+    const w = waiters.find((x) => x.pred(m));
+    if (w) {
+      waiters.splice(waiters.indexOf(w), 1);
+      w.resolve(m);
+    } else inbox.push(m);
+  });
+  await new Promise<void>((r) => sock.bind(0, ip, () => r()));
+  return {
+    sock,
+    ip,
+    port: sock.address().port,
+    inbox,
+    next(pred, ms = 2000) {
+      const i = inbox.findIndex(pred);
+      if (i >= 0) return Promise.resolve(inbox.splice(i, 1)[0] as string);
+      return new Promise((resolve, reject) => {
+        const t = setTimeout(() => reject(new Error(`timeout; inbox: ${inbox.map((m) => m.split('\r\n')[0]).join(' | ')}`)), ms);
+        waiters.push({
+          pred,
+          resolve: (m) => {
+            clearTimeout(t);
+            resolve(m);
+          },
+        });
+      });
+    },
+    send(text) {
+      sock.send(Buffer.from(text, 'latin1'), publicPort, PUBLIC_IP);
+    },
+  };
+}
+
+const header = (msg: string, name: string): string[] =>
+  msg
+    .split('\r\n')
+    .filter((l) => l.toLowerCase().startsWith(`${name.toLowerCase()}:`))
+    .map((l) => l.slice(l.indexOf(':') + 1).trim());
+
+let seq = 0;
+function request(
+  p: Peer,
+  method: string,
+  opts: { user?: string; auth?: string; ua?: string; callId?: string } = {},
+): { text: string; uri: string; callId: string } {
+  const user = opts.user ?? 'alice';
+  const uri = method === 'REGISTER' ? `sip:${PUBLIC_IP}:${publicPort}` : `sip:100@${PUBLIC_IP}:${publicPort}`;
+  const callId = opts.callId ?? `auth-${++seq}@test`;
+  const to = method === 'REGISTER' ? `<sip:${user}@${PUBLIC_IP}>` : `<sip:100@${PUBLIC_IP}>`;
+  const lines = [
+    `${method} ${uri} SIP/2.0`,
+    `Via: SIP/2.0/UDP ${p.ip}:${p.port};branch=z9hG4bKt${seq}x${Math.random().toString(36).slice(2, 8)};rport`,
+    'Max-Forwards: 70',
+    `From: <sip:${user}@${PUBLIC_IP}>;tag=ft${seq}`,
+    `To: ${to}`,
+    `Call-ID: ${callId}`,
+    `CSeq: ${seq} ${method}`,
+    `Contact: <sip:${user}@${p.ip}:${p.port}>`,
+    `User-Agent: ${opts.ua ?? 'PalisadeTestPhone/1.0'}`,
+  ];
+  if (method === 'REGISTER') lines.push('Expires: 300');
+  if (opts.auth) lines.push(`${method === 'REGISTER' ? 'Authorization' : 'Proxy-Authorization'}: ${opts.auth}`);
+  lines.push('Content-Length: 0', '', '');
+  return { text: lines.join('\r\n'), uri, callId };
+}
+
+function param(challenge: string, name: string): string | undefined {
+  return new RegExp(`${name}="?([^",]+)"?`).exec(challenge)?.[1];
+}
+
+function answer(
+  challenge: string,
+  opts: { user: string; password: string; method: string; uri: string; alg: 'SHA-256' | 'SHA-512-256' | 'MD5'; nc?: string },
+): string {
+  const nonce = param(challenge, 'nonce') ?? '';
+  const ha1 = computeAllHa1(opts.user, REALM, opts.password)[opts.alg === 'SHA-256' ? 'sha256' : opts.alg === 'MD5' ? 'md5' : 'sha512_256'];
+  const nc = opts.nc ?? '00000001';
+  const cnonce = 'c0ffee';
+  const response = computeResponse({ algorithm: opts.alg, ha1, nonce, method: opts.method, uri: opts.uri, qop: 'auth', nc, cnonce });
+  return `Digest username="${opts.user}", realm="${REALM}", nonce="${nonce}", uri="${opts.uri}", response="${response}", algorithm=${opts.alg}, qop=auth, nc=${nc}, cnonce="${cnonce}"`;
+}
+
+let daemon: Daemon;
+let pbx: Peer;
+let dir: string;
+
+before(async () => {
+  pbx = await peer(PBX_IP);
+  pbx.sock.on('message', (b, rinfo) => {
+    const m = b.toString('latin1');
+    if (m.startsWith('SIP/2.0') || m.startsWith('ACK')) return;
+    const method = m.split(' ', 1)[0] ?? '';
+    const lines = [
+      'SIP/2.0 200 OK',
+      ...m.split('\r\n').filter((l) => /^via\s*:/i.test(l)),
+      `From: ${header(m, 'From')[0]}`,
+      `To: ${header(m, 'To')[0]}${method === 'INVITE' || method === 'REGISTER' ? ';tag=pbx1' : ''}`,
+      `Call-ID: ${header(m, 'Call-ID')[0]}`,
+      `CSeq: ${header(m, 'CSeq')[0]}`,
+      ...header(m, 'Contact').map((c) => `Contact: ${c}`),
+      'Content-Length: 0',
+      '',
+      '',
+    ];
+    pbx.sock.send(Buffer.from(lines.join('\r\n')), rinfo.port, rinfo.address);
+  });
+  dir = mkdtempSync(join(tmpdir(), 'palisade-auth-'));
+  mkdirSync(join(dir, 'data'));
+  writeUsersFile(join(dir, 'data', 'users.yaml'), [
+    {
+      user: 'alice',
+      realm: REALM,
+      ha1: computeAllHa1('alice', REALM, 's3cret-A'),
+      groups: [],
+      aliases: ['100a'],
+      disabled: false,
+      allowMd5: false,
+    },
+    {
+      user: 'oldphone',
+      realm: REALM,
+      ha1: computeAllHa1('oldphone', REALM, 'md5-only'),
+      groups: [],
+      aliases: [],
+      disabled: false,
+      allowMd5: true,
+    },
+  ]);
+  writeFileSync(
+    join(dir, 'palisade.yaml'),
+    `
+node: { dataDir: ${join(dir, 'data')} }
+listeners:
+  - { id: pub, transport: udp, address: ${PUBLIC_IP}, port: 0 }
+pbx:
+  listen: { transport: udp, address: ${INSIDE_IP}, port: 0 }
+  targets: [{ name: pbx1, host: ${PBX_IP}, port: ${pbx.port} }]
+auth: { realm: ${REALM} }
+security:
+  bans: { maxRetry: 5, banTime: 1h }
+metrics: { enabled: false }
+logging: { level: silent }
+`,
+  );
+  daemon = await startDaemon({ configPath: join(dir, 'palisade.yaml'), logger: silentLogger, installSignalHandlers: false });
+  publicPort = daemon.status().listeners.find((l) => l.id === 'pub')?.port ?? 0;
+});
+
+after(async () => {
+  await daemon.stop();
+  pbx.sock.close();
+});
+
+test('REGISTER is challenged with 401, strongest algorithm first, and passes with SHA-256; the PBX gets no credentials', async () => {
+  const phone = await peer('127.0.0.11');
+  try {
+    const r1 = request(phone, 'REGISTER');
+    phone.send(r1.text);
+    const c = await phone.next((m) => m.startsWith('SIP/2.0 401'));
+    const challenges = header(c, 'WWW-Authenticate');
+    assert.ok(challenges.length >= 2, 'several challenges');
+    assert.match(challenges[0] ?? '', /algorithm=SHA-512-256/);
+    assert.match(challenges[1] ?? '', /algorithm=SHA-256/);
+    assert.ok(challenges.every((x) => x.includes(`realm="${REALM}"`)));
+    const sha256 = challenges.find((x) => /algorithm=SHA-256\b/.test(x)) ?? '';
+    const r2 = request(phone, 'REGISTER', {
+      callId: r1.callId,
+      auth: answer(sha256, { user: 'alice', password: 's3cret-A', method: 'REGISTER', uri: r1.uri, alg: 'SHA-256' }),
+    });
+    pbx.inbox.length = 0;
+    phone.send(r2.text);
+    await phone.next((m) => m.startsWith('SIP/2.0 200'));
+    const atPbx = pbx.inbox.find((m) => m.startsWith('REGISTER'));
+    assert.ok(atPbx, 'the REGISTER reached the PBX');
+    assert.equal(header(atPbx, 'Authorization').length, 0, 'credentials stop at Palisade');
+  } finally {
+    phone.sock.close();
+  }
+});
+
+test('INVITE is challenged with 407 and passes with SHA-512-256; the PBX gets the asserted identity', async () => {
+  const phone = await peer('127.0.0.12');
+  try {
+    const r1 = request(phone, 'INVITE');
+    phone.send(r1.text);
+    const c = await phone.next((m) => m.startsWith('SIP/2.0 407'));
+    const ch = header(c, 'Proxy-Authenticate').find((x) => x.includes('SHA-512-256')) ?? '';
+    pbx.inbox.length = 0;
+    const r2 = request(phone, 'INVITE', {
+      callId: r1.callId,
+      auth: answer(ch, { user: 'alice', password: 's3cret-A', method: 'INVITE', uri: r1.uri, alg: 'SHA-512-256' }),
+    });
+    phone.send(r2.text);
+    await phone.next((m) => m.startsWith('SIP/2.0 200'));
+    const inv = pbx.inbox.find((m) => m.startsWith('INVITE'));
+    assert.ok(inv);
+    assert.deepEqual(header(inv, 'P-Asserted-Identity'), [`<sip:alice@${REALM}>`]);
+    assert.equal(header(inv, 'Proxy-Authorization').length, 0);
+  } finally {
+    phone.sock.close();
+  }
+});
+
+test('unknown user and wrong password get the same answer; a replayed Authorization is refused', async () => {
+  const phone = await peer('127.0.0.13');
+  try {
+    const shapes: string[] = [];
+    for (const [user, password] of [
+      ['alice', 'wrong'],
+      ['nobody', 'whatever'],
+    ] as const) {
+      const r1 = request(phone, 'REGISTER', { user });
+      phone.send(r1.text);
+      const c = await phone.next((m) => m.startsWith('SIP/2.0 401'));
+      const ch = header(c, 'WWW-Authenticate')[1] ?? '';
+      const r2 = request(phone, 'REGISTER', {
+        user,
+        callId: r1.callId,
+        auth: answer(ch, { user, password, method: 'REGISTER', uri: r1.uri, alg: 'SHA-256' }),
+      });
+      phone.send(r2.text);
+      const again = await phone.next((m) => m.startsWith('SIP/2.0 '));
+      // Everything but nonces and per-message ids must be identical.
+      shapes.push(
+        again
+          .replace(/nonce="[^"]+"/g, 'nonce=N')
+          .replace(/^(Via|From|To|Call-ID|CSeq):.*$/gim, '$1: X')
+          .split('\r\n')
+          .sort()
+          .join('\n'),
+      );
+    }
+    assert.equal(shapes[0], shapes[1], 'unknown user and wrong password are indistinguishable');
+    assert.match(shapes[0] ?? '', /SIP\/2\.0 401/);
+
+    // Replay: the same Authorization (same nonce and nc) a second time is not accepted.
+    const other = await peer('127.0.0.14');
+    try {
+      const r1 = request(other, 'REGISTER');
+      other.send(r1.text);
+      const c = await other.next((m) => m.startsWith('SIP/2.0 401'));
+      const ch = header(c, 'WWW-Authenticate')[1] ?? '';
+      const auth = answer(ch, { user: 'alice', password: 's3cret-A', method: 'REGISTER', uri: r1.uri, alg: 'SHA-256' });
+      other.send(request(other, 'REGISTER', { callId: r1.callId, auth }).text);
+      await other.next((m) => m.startsWith('SIP/2.0 200'));
+      other.send(request(other, 'REGISTER', { callId: r1.callId, auth }).text);
+      await other.next((m) => m.startsWith('SIP/2.0 401'));
+    } finally {
+      other.sock.close();
+    }
+  } finally {
+    phone.sock.close();
+  }
+});
+
+test('MD5 is accepted only for a user allowed to use it', async () => {
+  const phone = await peer('127.0.0.15');
+  try {
+    for (const [user, password, expect] of [
+      ['oldphone', 'md5-only', '200'],
+      ['alice', 's3cret-A', '401'],
+    ] as const) {
+      const r1 = request(phone, 'REGISTER', { user });
+      phone.send(r1.text);
+      const c = await phone.next((m) => m.startsWith('SIP/2.0 401'));
+      const md5 = header(c, 'WWW-Authenticate').find((x) => /algorithm=MD5/.test(x));
+      assert.ok(md5, 'MD5 is offered because one user may use it');
+      phone.send(
+        request(phone, 'REGISTER', {
+          user,
+          callId: r1.callId,
+          auth: answer(md5, { user, password, method: 'REGISTER', uri: r1.uri, alg: 'MD5' }),
+        }).text,
+      );
+      await phone.next((m) => m.startsWith(`SIP/2.0 ${expect}`));
+    }
+  } finally {
+    phone.sock.close();
+  }
+});
+
+test('password guessing is banned after maxRetry failures: then silence', async () => {
+  const attacker = await peer('127.0.0.16');
+  try {
+    let answered = 0;
+    for (let i = 0; i < 8; i++) {
+      const r1 = request(attacker, 'REGISTER');
+      attacker.send(r1.text);
+      const c = await attacker.next((m) => m.startsWith('SIP/2.0 401'), 500).catch(() => undefined);
+      if (!c) break;
+      answered++;
+      const ch = header(c, 'WWW-Authenticate')[1] ?? '';
+      attacker.send(
+        request(attacker, 'REGISTER', {
+          callId: r1.callId,
+          auth: answer(ch, { user: 'alice', password: `guess${i}`, method: 'REGISTER', uri: r1.uri, alg: 'SHA-256' }),
+        }).text,
+      );
+      await attacker.next((m) => m.startsWith('SIP/2.0 401'), 500).catch(() => undefined);
+    }
+    assert.ok(answered >= 4 && answered <= 6, `banned after 5 failures (answered ${answered} rounds)`);
+    assert.ok(daemon.status().bans >= 1);
+    attacker.send(request(attacker, 'OPTIONS').text);
+    await assert.rejects(
+      attacker.next(() => true, 400),
+      'a banned source gets no answer at all',
+    );
+  } finally {
+    attacker.sock.close();
+  }
+});
+
+test('a scanner User-Agent gets no answer and its source is banned', async () => {
+  const scanner = await peer('127.0.0.17');
+  try {
+    scanner.send(request(scanner, 'OPTIONS', { ua: 'friendly-scanner' }).text);
+    await assert.rejects(scanner.next(() => true, 400));
+    // Even a clean request from that source is ignored now.
+    scanner.send(request(scanner, 'REGISTER').text);
+    await assert.rejects(scanner.next(() => true, 400));
+  } finally {
+    scanner.sock.close();
+  }
+});
