@@ -17,6 +17,7 @@
 import { type FileHandle, open, rename } from 'node:fs/promises';
 import type { Clock } from '../core/clock.ts';
 import type { Logger } from '../core/log.ts';
+import type { BanInfo, UnbanReason } from '../security/bans.ts';
 
 export type AuditOutcome = 'ok' | 'refused' | 'error';
 
@@ -205,7 +206,9 @@ export function createAuditLog(opts: AuditLogOptions): AuditLog {
       try {
         st.recorded++;
         const rec = auditRecord(e, clock.wallNow());
-        logger.info(rec, 'audit');
+        // The logger stamps its own time: leave ours out of its fields so no line carries two `time` keys.
+        const { time: _time, ...fields } = rec;
+        logger.info(fields, 'audit');
         if (path === undefined || closed) return;
         const line = `${JSON.stringify(rec)}\n`;
         if (queuedBytes + line.length > AUDIT_MAX_QUEUE_BYTES) {
@@ -227,6 +230,36 @@ export function createAuditLog(opts: AuditLogOptions): AuditLog {
       if (closed) return;
       closed = true;
       await closeFile();
+    },
+  };
+}
+
+/**
+ * BanManager `onBan` / `onUnban` listeners that audit what the daemon decides on its own: automatic bans
+ * (`ban.auto`), expiries (`ban.expire`) and bans pushed out of a full table (`ban.evict`, worth an alert).
+ * Manual bans, unbans and flushes are audited by the admin routes, with the operator as actor.
+ */
+export function banAuditHooks(audit: { record(e: AuditEvent): void }): {
+  onBan(b: BanInfo): void;
+  onUnban(b: BanInfo, why: UnbanReason): void;
+} {
+  return {
+    onBan(b: BanInfo): void {
+      if (b.source !== 'auto') return;
+      const details: Record<string, number> = { count: b.count, repeat: b.repeat };
+      if (b.expiresAt !== null) details.forMs = b.expiresAt - b.bannedAt;
+      audit.record({ actor: 'system', action: 'ban.auto', target: b.target, reason: b.reason, outcome: 'ok', details });
+    },
+    onUnban(b: BanInfo, why: UnbanReason): void {
+      if (why !== 'expired' && why !== 'evicted') return;
+      audit.record({
+        actor: 'system',
+        action: why === 'expired' ? 'ban.expire' : 'ban.evict',
+        target: b.target,
+        reason: b.reason,
+        outcome: 'ok',
+        details: { source: b.source },
+      });
     },
   };
 }

@@ -5,7 +5,9 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { ManualClock } from '../../../src/core/clock.ts';
 import type { Logger } from '../../../src/core/log.ts';
-import { auditRecord, cleanAuditText, createAuditLog } from '../../../src/observability/audit.ts';
+import { auditRecord, banAuditHooks, cleanAuditText, createAuditLog } from '../../../src/observability/audit.ts';
+import { AllowList } from '../../../src/security/allow-list.ts';
+import { createBanManager } from '../../../src/security/bans.ts';
 
 interface Logged {
   level: string;
@@ -75,6 +77,7 @@ describe('audit log', () => {
     const infos = logged.filter((l) => l.level === 'info' && l.msg === 'audit');
     assert.equal(infos.length, 2);
     assert.equal(infos[0]?.fields.action, 'ban.add');
+    assert.equal(infos[0]?.fields.time, undefined, 'the logger adds its own time');
     assert.deepEqual(log.stats(), { recorded: 2, written: 2, dropped: 0, ioErrors: 0, rotations: 0 });
   });
 
@@ -151,5 +154,37 @@ describe('audit log', () => {
     await log.close();
     assert.equal(logged.length, 1);
     assert.equal(log.stats().written, 0);
+  });
+
+  it('audits automatic bans, expiries and evictions through the BanManager hooks', async () => {
+    const path = file();
+    const clock = new ManualClock(0, Date.UTC(2026, 0, 1));
+    const log = createAuditLog({ path, logger: recordingLogger([]), clock });
+    const bans = createBanManager({
+      clock,
+      findTimeMs: 60_000,
+      maxRetry: 3,
+      banTimeMs: 60_000,
+      factor: 2,
+      maxBanTimeMs: 600_000,
+      allow: new AllowList([]),
+      maxTracked: 100,
+      maxBans: 1,
+      sweepIntervalMs: 0,
+      ...banAuditHooks(log),
+    });
+    bans.ban('192.0.2.1', { reason: 'operator' });
+    for (let i = 0; i < 3; i++) bans.offence('192.0.2.2', 'auth_failure');
+    clock.advance(61_000);
+    bans.sweep();
+    bans.close();
+    await log.close();
+    const lines = readLines(path).map((l) => [l.actor, l.action, l.target, l.reason]);
+    assert.deepEqual(lines, [
+      ['system', 'ban.evict', '192.0.2.1', 'operator'],
+      ['system', 'ban.auto', '192.0.2.2', 'auth_failure'],
+      ['system', 'ban.expire', '192.0.2.2', 'auth_failure'],
+    ]);
+    assert.deepEqual(readLines(path)[1]?.details, { count: 3, repeat: 0, forMs: 60_000 });
   });
 });
