@@ -19,7 +19,7 @@ import type { Logger } from './core/log.ts';
 import type { SipTransport } from './core/net.ts';
 import { createMediaControl } from './media/control.ts';
 import { createLogger } from './observability/logger.ts';
-import { createMetrics, type Metrics, methodLabel, startMetricsServer } from './observability/metrics.ts';
+import { addCounterRecord, createMetrics, type Metrics, methodLabel, startMetricsServer } from './observability/metrics.ts';
 import { createSanityStage } from './pipeline/sanity.ts';
 import { Pipeline } from './pipeline/stage.ts';
 import { B2bua, type ProxySettings } from './proxy/b2bua.ts';
@@ -250,6 +250,36 @@ export async function startDaemon(opts: { configPath: string; logger?: Logger; i
       { labels: { role: 'server' }, value: proxy.txns.activeServers },
       { labels: { role: 'client' }, value: proxy.txns.activeClients },
     ],
+  });
+  // Attack defences: bounded label sets only (reasons, rules, offence kinds — never an address or a user).
+  const sec = defences.counters;
+  addCounterRecord(metrics, 'palisade_gate_dropped_total', 'Packets and connections dropped at the gate, by reason', 'reason', () => ({
+    ...defences.gate.counters,
+  }));
+  addCounterRecord(metrics, 'palisade_auth_challenges_total', 'Digest challenges sent', 'kind', () => ({ challenge: sec.auth.challenges }));
+  addCounterRecord(metrics, 'palisade_auth_results_total', 'Digest authentication outcomes', 'result', () => ({
+    ok: sec.auth.successes,
+    trusted_peer: sec.auth.trusted,
+    ...sec.auth.failures,
+  }));
+  addCounterRecord(metrics, 'palisade_security_offences_total', 'Offences counted toward bans, by kind', 'kind', () => sec.offences);
+  addCounterRecord(metrics, 'palisade_security_scanner_total', 'Scanner fingerprints matched, by rule', 'rule', () => sec.scanner);
+  addCounterRecord(metrics, 'palisade_bans_added_total', 'Bans added, by reason (manual for operator bans)', 'reason', () => sec.bansAdded);
+  addCounterRecord(metrics, 'palisade_bans_lifted_total', 'Bans lifted, by why', 'why', () => sec.bansLifted);
+  addCounterRecord(
+    metrics,
+    'palisade_bans_active',
+    'Bans in force',
+    'kind',
+    () => {
+      const b = defences.bans.stats();
+      return { address: b.bans, cidr: b.rangeBans };
+    },
+    'gauge',
+  );
+  addCounterRecord(metrics, 'palisade_flood_limiter_total', 'Flood limiter decisions', 'result', () => {
+    const l = defences.limiter()?.stats();
+    return l ? { ok: l.ok, limited: l.limited, global_limited: l.globalLimited, fair_share: l.fairShareRefusals, floods: l.floods } : {};
   });
   const metricsServer = policy.metrics.enabled ? await startMetricsServer(metrics, policy.metrics) : undefined;
 

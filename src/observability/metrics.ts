@@ -10,7 +10,7 @@
  * Hot-path modules keep plain numeric counters and expose them through `addSampled` or `onCollect`,
  * which are read only at scrape time (STYLE habit 8).
  */
-import { collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client';
+import { Counter, collectDefaultMetrics, Gauge, Registry } from 'prom-client';
 import type { ErrorCode } from '../core/errors.ts';
 import type { SipTransport } from '../core/net.ts';
 
@@ -41,12 +41,7 @@ export type TransactionType = 'invite_client' | 'invite_server' | 'noninvite_cli
 export type PipelineVerdictLabel = 'continue' | 'reply' | 'drop' | 'challenge';
 export type ReloadResult = 'ok' | 'error';
 
-export const TRANSACTION_TYPES: readonly TransactionType[] = [
-  'invite_client',
-  'invite_server',
-  'noninvite_client',
-  'noninvite_server',
-];
+export const TRANSACTION_TYPES: readonly TransactionType[] = ['invite_client', 'invite_server', 'noninvite_client', 'noninvite_server'];
 
 /** Cap on distinct values of a label that is not a closed union (stage names, PBX target names). */
 export const MAX_DYNAMIC_LABEL_VALUES = 64;
@@ -363,3 +358,24 @@ function write(metric: Counter | Gauge, labels: Readonly<Record<string, string>>
 }
 
 export { type MetricsServer, type MetricsServerOptions, startMetricsServer } from './metrics-server.ts';
+
+/**
+ * Exposes a record of plain counters kept by another module (`{ banned: 3, flood: 10 }`) as one metric with one
+ * label, read at scrape time. The record's keys must be a small fixed set (they become label values).
+ */
+export function addCounterRecord(
+  metrics: Metrics,
+  name: string,
+  help: string,
+  label: string,
+  read: () => Readonly<Record<string, number>>,
+  type: 'counter' | 'gauge' = 'counter',
+): void {
+  metrics.addSampled({
+    name,
+    help,
+    type,
+    labelNames: [label],
+    read: () => Object.entries(read()).map(([k, value]) => ({ labels: { [label]: k }, value })),
+  });
+}
