@@ -9,7 +9,8 @@ import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSy
 import { isIP } from 'node:net';
 import { networkInterfaces } from 'node:os';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
-import { createCoreRoutes, startAdminServer } from './admin/server.ts';
+import { createSecurityRoutes } from './admin/routes-security.ts';
+import { startAdminServer } from './admin/server.ts';
 import { formatIssue, loadPolicyFile, resolveSecret } from './config/load.ts';
 import { createPolicyHolder, type PolicyHolder } from './config/reloader.ts';
 import type { ListenerConfig, Policy, TlsConfig } from './config/schema.ts';
@@ -18,6 +19,7 @@ import { PalisadeError } from './core/errors.ts';
 import type { Logger } from './core/log.ts';
 import type { SipTransport } from './core/net.ts';
 import { createMediaControl } from './media/control.ts';
+import { banAuditHooks, createAuditLog } from './observability/audit.ts';
 import { createLogger } from './observability/logger.ts';
 import { addCounterRecord, createMetrics, type Metrics, methodLabel, startMetricsServer } from './observability/metrics.ts';
 import { createSanityStage } from './pipeline/sanity.ts';
@@ -118,6 +120,8 @@ export async function startDaemon(opts: { configPath: string; logger?: Logger; i
   const isForUs = (m: SipMessage): boolean => isAddressedToUs(m, localHosts, transport?.listeners() ?? []);
   // Stream connections per source address, so a ban can cut the ones already open (bounded by the connection caps).
   const connsByAddress = new Map<string, Set<number>>();
+  const audit = createAuditLog({ path: join(dataDir, 'audit.log'), logger: log.child({ mod: 'audit' }), clock });
+  const auditBans = banAuditHooks(audit);
   const defences = await createDefences(policy, {
     clock,
     logger: log.child({ mod: 'security' }),
@@ -127,12 +131,13 @@ export async function startDaemon(opts: { configPath: string; logger?: Logger; i
     ourHosts: () => localHosts,
     events: {
       onBan: (ban) => {
+        auditBans.onBan(ban);
         for (const [address, ids] of connsByAddress) {
           if (ban.kind === 'address' ? address !== ban.target : !defences.bans.isBanned(address)) continue;
           for (const id of ids) transport?.closeConnection(id);
         }
       },
-      onUnban: () => {},
+      onUnban: (ban, why) => auditBans.onUnban(ban, why),
     },
   });
   const send = (target: Target, bytes: Buffer): boolean => {
@@ -326,10 +331,9 @@ export async function startDaemon(opts: { configPath: string; logger?: Logger; i
   const admin = await startAdminServer({
     socketPath,
     handlers: { status, reload: () => reload('api') },
-    routes: [],
+    routes: createSecurityRoutes({ bans: defences.bans, allow: defences.allow, audit, now: () => clock.wallNow() }),
     logger: log.child({ mod: 'admin' }),
   });
-  void createCoreRoutes;
 
   let stopping: Promise<void> | undefined;
   let resolveStopped: () => void = () => {};
@@ -346,6 +350,7 @@ export async function startDaemon(opts: { configPath: string; logger?: Logger; i
       await tm.close();
       await mediaControl.close();
       await defences.close();
+      await audit.close();
       resolveStopped();
     })();
     return stopping;

@@ -20,6 +20,8 @@ export interface AdminRequest {
   readonly query: URLSearchParams;
   /** Parsed JSON body; undefined when the request had none. Validate it: it is untrusted input. */
   readonly body: unknown;
+  /** Request headers (lower-case names), e.g. `x-palisade-actor` for the audit log. Untrusted. */
+  readonly headers?: Readonly<Record<string, string | string[] | undefined>>;
 }
 
 /** A handler may return a plain value (sent as 200 JSON) or an explicit reply. */

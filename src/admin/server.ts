@@ -231,6 +231,7 @@ export async function startAdminServer(opts: AdminServerOptions): Promise<AdminS
         params: match.params,
         query: url.searchParams,
         body,
+        headers: req.headers,
       });
       if (isAdminReply(result)) sendJson(res, result.status, result.body);
       else sendJson(res, 200, result);
