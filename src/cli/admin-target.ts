@@ -1,5 +1,8 @@
 /** Shared by the commands that talk to a running daemon: find its socket, call it, report failures in one line. */
+import { readFileSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
 import type { Command } from 'commander';
+import { parseDocument } from 'yaml';
 import { type AdminResponse, adminRequest } from '../admin/client.ts';
 import { adminSocketPath } from '../admin/socket-path.ts';
 import { formatIssue, loadPolicyFile } from '../config/load.ts';
@@ -25,12 +28,35 @@ export type SocketResult = { ok: true; path: string } | { ok: false; exitCode: n
 export function resolveSocket(ctx: CliContext, opts: AdminTargetOptions): SocketResult {
   if (opts.socket !== undefined) return { ok: true, path: opts.socket };
   const r = loadPolicyFile(opts.config);
-  if (!r.ok) {
-    println(ctx.io.err, `palisade: cannot read the admin socket location from ${opts.config}:`);
-    for (const issue of r.error.slice(0, 20)) println(ctx.io.err, formatIssue(issue));
-    return { ok: false, exitCode: EXIT_USAGE };
+  if (r.ok) return { ok: true, path: adminSocketPath(r.value) };
+  // A policy that no longer validates (an edit the daemon refused) must not lock the operator out of the
+  // running daemon: read just the two keys that locate the socket, with their defaults.
+  const lenient = lenientSocketPath(opts.config);
+  if (lenient !== undefined) {
+    println(ctx.io.err, `palisade: warning: ${opts.config} does not validate (${r.error.length} issue(s)); using its admin socket location anyway`);
+    return { ok: true, path: lenient };
   }
-  return { ok: true, path: adminSocketPath(r.value) };
+  println(ctx.io.err, `palisade: cannot read the admin socket location from ${opts.config}:`);
+  for (const issue of r.error.slice(0, 20)) println(ctx.io.err, formatIssue(issue));
+  return { ok: false, exitCode: EXIT_USAGE };
+}
+
+/** node.dataDir and admin.socket from a policy that may be invalid; undefined when the file cannot be read as YAML. */
+export function lenientSocketPath(file: string): string | undefined {
+  let doc: unknown;
+  try {
+    // parseDocument keeps going past syntax errors; what it did read is enough to find two keys.
+    doc = parseDocument(readFileSync(file, 'utf8')).toJS({ maxAliasCount: 100 });
+  } catch {
+    return undefined;
+  }
+  const get = (o: unknown, k: string): unknown => (typeof o === 'object' && o !== null ? (o as Record<string, unknown>)[k] : undefined);
+  const dataDir = get(get(doc, 'node'), 'dataDir');
+  const socket = get(get(doc, 'admin'), 'socket');
+  return adminSocketPath({
+    node: { dataDir: resolve(dirname(resolve(file)), typeof dataDir === 'string' ? dataDir : './data') },
+    admin: { socket: typeof socket === 'string' ? socket : 'palisade.sock' },
+  });
 }
 
 export type CallResult = { ok: true; response: AdminResponse } | { ok: false; exitCode: number };

@@ -5,6 +5,13 @@
 import { type CliContext, EXIT_RUNTIME } from './context.ts';
 import { runCli } from './program.ts';
 
+// `palisade bans list | head` closes our stdout early: that is the reader's choice, not an error worth a stack trace.
+for (const stream of [process.stdout, process.stderr]) {
+  stream.on('error', (e: NodeJS.ErrnoException) => {
+    if (e.code === 'EPIPE') process.exit(process.exitCode ?? 0);
+  });
+}
+
 const ctx: CliContext = {
   io: {
     out: (s) => process.stdout.write(s),
