@@ -286,7 +286,8 @@ export async function startFlood(opts: FloodOptions): Promise<FloodHandle> {
   const done = t.exited.then((exit) => {
     clearTimeout(timer);
     const r = parseFloodReport(t.stdout.toString());
-    if (r === null) throw new Error(`flooder exited (${String(exit.code)}/${String(exit.signal)}) without a report: ${t.stderr.toString()}`);
+    if (r === null)
+      throw new Error(`flooder exited (${String(exit.code)}/${String(exit.signal)}) without a report: ${t.stderr.toString()}`);
     return r;
   });
   // Avoid an unhandled rejection when the caller only uses stop().
@@ -304,4 +305,46 @@ export async function startFlood(opts: FloodOptions): Promise<FloodHandle> {
 /** Runs a flood to completion. */
 export async function runFlood(opts: FloodOptions): Promise<FloodResult> {
   return (await startFlood(opts)).done;
+}
+
+/** One ban as GET /v1/bans reports it (src/security/bans.ts BanInfo). */
+export interface BanRecord {
+  target: string;
+  kind: string;
+  reason: string;
+  source: string;
+  bannedAt: number;
+  expiresAt: number | null;
+  count: number;
+}
+
+function isBanRecord(x: unknown): x is BanRecord {
+  if (typeof x !== 'object' || x === null) return false;
+  const r = x as Record<string, unknown>;
+  return typeof r.target === 'string' && typeof r.bannedAt === 'number' && typeof r.reason === 'string';
+}
+
+/** The daemon's bans (GET /v1/bans over the admin socket). */
+export async function listBans(d: {
+  admin(method: string, path: string, body?: unknown): Promise<{ status: number; body: unknown }>;
+}): Promise<BanRecord[]> {
+  const r = await d.admin('GET', '/v1/bans');
+  if (r.status !== 200) throw new Error(`GET /v1/bans answered ${r.status}: ${JSON.stringify(r.body)}`);
+  const list = (r.body as { bans?: unknown }).bans;
+  return Array.isArray(list) ? list.filter(isBanRecord) : [];
+}
+
+/** Polls GET /v1/bans until `target` is banned (resolves with the record) or `timeoutMs` passes (undefined). */
+export async function waitForBan(
+  d: Parameters<typeof listBans>[0],
+  target: string,
+  timeoutMs: number,
+  pollMs = 25,
+): Promise<BanRecord | undefined> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const hit = (await listBans(d)).find((b) => b.target === target);
+    if (hit !== undefined || Date.now() >= deadline) return hit;
+    await new Promise((r) => setTimeout(r, pollMs));
+  }
 }
