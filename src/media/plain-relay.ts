@@ -79,6 +79,14 @@ class SocketTarget {
   /** The connect() in flight (busy). */
   private pendingAddress = '';
   private pendingPort = 0;
+  /**
+   * A remote connect() refused (EINVAL for an address the bound interface cannot reach, EACCES for broadcast).
+   * It is not retried until the remote changes: retrying at once looped forever and froze the daemon on one
+   * INVITE whose SDP named such an address (found by the daemon garbage test).
+   */
+  private failedAddress = '';
+  private failedPort = 0;
+  connectFailures = 0;
 
   constructor(readonly sock: Socket) {}
 
@@ -90,12 +98,20 @@ class SocketTarget {
       this.connected = true;
       this.curAddress = this.pendingAddress;
       this.curPort = this.pendingPort;
+    } else {
+      this.connectFailures++;
+      this.failedAddress = this.pendingAddress;
+      this.failedPort = this.pendingPort;
     }
     this.pump();
   };
 
   /** port 0 means "no remote". */
   set(address: string, port: number): void {
+    if (address !== this.wantAddress || port !== this.wantPort) {
+      this.failedAddress = '';
+      this.failedPort = 0;
+    }
     this.wantAddress = address;
     this.wantPort = port;
     this.pump();
@@ -119,6 +135,7 @@ class SocketTarget {
       }
     }
     if (this.wantPort === 0) return;
+    if (this.wantAddress === this.failedAddress && this.wantPort === this.failedPort) return; // refused: media toward it is dropped
     this.pendingAddress = this.wantAddress;
     this.pendingPort = this.wantPort;
     this.busy = true;
