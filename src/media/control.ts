@@ -15,8 +15,9 @@
  *
  * Cost: sockets outlive sessions. A released leg keeps its four sockets bound (disconnected, relay reset) in an
  * idle pool; after the quarantine the next allocate() takes it instead of binding. Only when no idle leg is ready
- * are new sockets bound. The pool is bounded (idleLegsMax; above it a released leg is closed) and a few legs
- * are pre-bound at start (prebindLegs) so the first calls are cheap too.
+ * are new sockets bound. The pool is bounded (idleLegsMax, at most the port range; above it a released leg is
+ * closed; lowered on EMFILE) and a few legs are pre-bound at start (prebindLegs) so the first calls are cheap too.
+ * Packets reaching an idle leg are dropped and counted (stats().ports.idleDropped).
  */
 import { randomInt } from 'node:crypto';
 import { isIP } from 'node:net';
