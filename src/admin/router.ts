@@ -32,10 +32,34 @@ export interface AdminReply {
 
 export type AdminHandler = (req: AdminRequest) => unknown;
 
+/**
+ * Who may call a route on the HTTPS admin API (the unix socket keeps full access: file permissions are its auth).
+ * viewer: read-only; operator: bans, allow list, reload; admin: everything (user management to come).
+ */
+export type AdminRole = 'viewer' | 'operator' | 'admin';
+
+export const ADMIN_ROLES: readonly AdminRole[] = ['viewer', 'operator', 'admin'];
+
+export function isAdminRole(s: unknown): s is AdminRole {
+  return typeof s === 'string' && (ADMIN_ROLES as readonly string[]).includes(s);
+}
+
 export interface AdminRoute {
   readonly method: AdminMethod;
   readonly path: string;
   readonly handler: AdminHandler;
+  /** Least role allowed to call this route; default viewer for GET, operator otherwise (see `routeRole`). */
+  readonly role?: AdminRole;
+}
+
+/** The least role a route needs: its own `role`, else viewer for GET and operator for changes. */
+export function routeRole(route: AdminRoute): AdminRole {
+  return route.role ?? (route.method === 'GET' ? 'viewer' : 'operator');
+}
+
+/** True when `have` is at least `need` (viewer < operator < admin). */
+export function roleAllows(have: AdminRole, need: AdminRole): boolean {
+  return ADMIN_ROLES.indexOf(have) >= ADMIN_ROLES.indexOf(need);
 }
 
 /** Wire error codes sent in `{ error: { code, message } }`. Stable: clients switch on them. */
@@ -45,6 +69,10 @@ export type AdminErrorCode =
   | 'ADMIN_METHOD_NOT_ALLOWED'
   | 'ADMIN_BODY_TOO_LARGE'
   | 'ADMIN_UNSUPPORTED_MEDIA_TYPE'
+  /** HTTPS API only: no valid bearer token (401), role too low (403), too many requests (429). */
+  | 'ADMIN_UNAUTHORIZED'
+  | 'ADMIN_FORBIDDEN'
+  | 'ADMIN_RATE_LIMITED'
   | 'INTERNAL';
 
 /** Throw from a handler to answer with this status and code (for example 400 on bad input, 404 unknown ban). */

@@ -6,8 +6,9 @@
  * connections belongs to a live daemon, and we refuse to start rather than steal it. Anything at the path
  * that is not a socket is left alone (we never delete a file we did not create).
  */
-import { lstat, mkdir, unlink } from 'node:fs/promises';
+
 import { chmodSync } from 'node:fs';
+import { lstat, mkdir, unlink } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { connect } from 'node:net';
 import { dirname } from 'node:path';
@@ -16,11 +17,15 @@ import { type Logger, silentLogger } from '../core/log.ts';
 import {
   type AdminErrorCode,
   AdminHttpError,
+  type AdminRole,
   type AdminRoute,
   isAdminMethod,
   isAdminReply,
   matchRoute,
+  roleAllows,
+  routeRole,
 } from './router.ts';
+import { ACTOR_HEADER } from './routes-security.ts';
 
 export interface AdminHandlers {
   status(): unknown;
@@ -60,9 +65,9 @@ export class AdminServerError extends Error {
 
 export const ADMIN_MAX_BODY_BYTES = 16 * 1024;
 export const ADMIN_REQUEST_TIMEOUT_MS = 10_000;
-const ADMIN_HEADERS_TIMEOUT_MS = 5_000;
-const ADMIN_KEEP_ALIVE_TIMEOUT_MS = 5_000;
-const ADMIN_MAX_CONNECTIONS = 16;
+export const ADMIN_HEADERS_TIMEOUT_MS = 5_000;
+export const ADMIN_KEEP_ALIVE_TIMEOUT_MS = 5_000;
+export const ADMIN_MAX_CONNECTIONS = 16;
 const PROBE_TIMEOUT_MS = 1_000;
 /** sockaddr_un.sun_path is 108 bytes on Linux including the terminating NUL. */
 const MAX_SOCKET_PATH_BYTES = 107;
@@ -128,7 +133,7 @@ function sendJson(res: ServerResponse, status: number, body: unknown, headers: R
   res.end(text);
 }
 
-function sendError(
+export function sendError(
   res: ServerResponse,
   status: number,
   code: AdminErrorCode,
@@ -174,15 +179,40 @@ function readBody(req: IncomingMessage, limit: number): Promise<BodyResult> {
   });
 }
 
-export async function startAdminServer(opts: AdminServerOptions): Promise<AdminServer> {
-  const log = opts.logger ?? silentLogger;
-  const maxBody = opts.maxBodyBytes ?? ADMIN_MAX_BODY_BYTES;
-  const routes: readonly AdminRoute[] = [...createCoreRoutes(opts.handlers), ...(opts.routes ?? [])];
-  const socketPath = opts.socketPath;
+/** Who is asking, as the HTTPS API's bearer token says (the unix socket has no principal: full access). */
+export interface AdminPrincipal {
+  /** Audit actor: replaces any client-sent x-palisade-actor header. */
+  readonly actor: string;
+  readonly role: AdminRole;
+}
 
-  await prepareSocketPath(socketPath);
+export type AdminAdmission =
+  | { readonly ok: true; readonly principal?: AdminPrincipal }
+  | {
+      readonly ok: false;
+      readonly status: number;
+      readonly code: AdminErrorCode;
+      readonly message: string;
+      readonly headers?: Record<string, string>;
+    };
 
-  const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
+export interface AdminRequestHandlerOptions {
+  /** The whole route table (core routes included). */
+  readonly routes: readonly AdminRoute[];
+  readonly logger: Logger;
+  readonly maxBodyBytes: number;
+  /**
+   * Runs before routing and before any body byte is read (HTTPS: rate limit, then bearer token). A refusal
+   * is sent as is and the connection closed. Absent (unix socket): full access.
+   */
+  readonly admit?: (req: IncomingMessage) => AdminAdmission | Promise<AdminAdmission>;
+}
+
+/** The request handling shared by the unix-socket server and the HTTPS server. */
+export function createAdminRequestHandler(opts: AdminRequestHandlerOptions): (req: IncomingMessage, res: ServerResponse) => Promise<void> {
+  const { routes, maxBodyBytes: maxBody, admit } = opts;
+  const log = opts.logger;
+  return async (req, res) => {
     let url: URL;
     try {
       url = new URL(req.url ?? '/', 'http://admin.invalid');
@@ -190,6 +220,16 @@ export async function startAdminServer(opts: AdminServerOptions): Promise<AdminS
       req.resume();
       sendError(res, 400, 'ADMIN_BAD_REQUEST', 'malformed request target');
       return;
+    }
+    let principal: AdminPrincipal | undefined;
+    if (admit !== undefined) {
+      const a = await admit(req);
+      if (!a.ok) {
+        // Close rather than drain: an unauthenticated body is not worth reading.
+        sendError(res, a.status, a.code, a.message, { ...a.headers, connection: 'close' });
+        return;
+      }
+      principal = a.principal;
     }
     const method = req.method ?? '';
     const match = matchRoute(routes, method, url.pathname);
@@ -202,6 +242,10 @@ export async function startAdminServer(opts: AdminServerOptions): Promise<AdminS
       req.resume();
       const allow = match.kind === 'method-not-allowed' ? match.allow.join(', ') : '';
       sendError(res, 405, 'ADMIN_METHOD_NOT_ALLOWED', `method ${method} not allowed on ${url.pathname}`, { allow });
+      return;
+    }
+    if (principal !== undefined && !roleAllows(principal.role, routeRole(match.route))) {
+      sendError(res, 403, 'ADMIN_FORBIDDEN', `role ${principal.role} may not ${method} ${match.route.path}`, { connection: 'close' });
       return;
     }
     const bodyRead = await readBody(req, maxBody);
@@ -231,7 +275,7 @@ export async function startAdminServer(opts: AdminServerOptions): Promise<AdminS
         params: match.params,
         query: url.searchParams,
         body,
-        headers: req.headers,
+        headers: principal === undefined ? req.headers : { ...req.headers, [ACTOR_HEADER]: principal.actor },
       });
       if (isAdminReply(result)) sendJson(res, result.status, result.body);
       else sendJson(res, 200, result);
@@ -246,6 +290,17 @@ export async function startAdminServer(opts: AdminServerOptions): Promise<AdminS
       }
     }
   };
+}
+
+export async function startAdminServer(opts: AdminServerOptions): Promise<AdminServer> {
+  const log = opts.logger ?? silentLogger;
+  const maxBody = opts.maxBodyBytes ?? ADMIN_MAX_BODY_BYTES;
+  const routes: readonly AdminRoute[] = [...createCoreRoutes(opts.handlers), ...(opts.routes ?? [])];
+  const socketPath = opts.socketPath;
+
+  await prepareSocketPath(socketPath);
+
+  const handle = createAdminRequestHandler({ routes, logger: log, maxBodyBytes: maxBody });
 
   const requestTimeout = opts.requestTimeoutMs ?? ADMIN_REQUEST_TIMEOUT_MS;
   const server = createServer(
