@@ -180,6 +180,27 @@ export const policySchema = z.strictObject({
     .strictObject({
       /** Unix socket path, relative to dataDir unless absolute. File permissions (0600) are the auth. */
       socket: z.string().min(1).default('palisade.sock'),
+      /** Optional HTTPS admin API with bearer JWTs (HS256) and roles; absent → unix socket only. */
+      https: z
+        .strictObject({
+          address: ipAddress.default('127.0.0.1'),
+          port: port.default(9443),
+          /** PEM paths; absent → the self-signed certificate the daemon generates into dataDir. */
+          cert: z.string().min(1).optional(),
+          key: z.string().min(1).optional(),
+          minVersion: z.enum(['TLSv1.2', 'TLSv1.3']).default('TLSv1.3'),
+          tokens: z.strictObject({
+            /** HS256 shared secret, at least 32 bytes (checked again when a file/env secret is read). */
+            key: secretSchema.refine((s) => typeof s !== 'string' || Buffer.byteLength(s) >= 32, {
+              message: 'token key must be at least 32 bytes',
+            }),
+            issuer: z.string().min(1).max(256).default('palisade'),
+            audience: z.string().min(1).max(256).default('palisade-admin'),
+          }),
+          /** Requests per minute per client address. */
+          rateLimit: z.number().int().min(1).max(100_000).default(120),
+        })
+        .optional(),
     })
     .prefault({}),
   metrics: z
