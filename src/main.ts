@@ -107,6 +107,7 @@ export async function startDaemon(opts: { configPath: string; logger?: Logger; i
     portMin: mediaPolicy.portMin,
     portMax: mediaPolicy.portMax,
     maxSessions: mediaPolicy.maxSessions,
+    quarantineMs: mediaPolicy.portQuarantine,
     clock,
     logger: log.child({ mod: 'media' }),
   });

@@ -228,6 +228,8 @@ export const policySchema = z.strictObject({
       portMin: z.number().int().min(1024).max(65534).default(20000),
       portMax: z.number().int().min(1025).max(65535).default(29999),
       maxSessions: z.number().int().min(1).max(100000).default(10000),
+      /** A released port is not reused for this long, so late packets of an ended call never reach a new one. */
+      portQuarantine: durationSchema.prefault('4s'),
     })
     .prefault({}),
   /** Who may place calls and register, and how Palisade proves it (RFC 3261 §22, RFC 7616, RFC 8760). */
