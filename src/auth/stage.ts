@@ -11,19 +11,35 @@ import { CONTINUE, type Stage, type StageContext, type Verdict } from '../pipeli
 import type { OffenceKind } from '../security/offences.ts';
 import type { SipMessage } from '../sip/types.ts';
 import type { Credential } from './credentials.ts';
-import { buildChallenges } from './digest.ts';
+import { buildChallenges, type DigestAlgorithm, parseAlgorithm } from './digest.ts';
 import type { DigestCredentials } from './digest-header.ts';
-import { createNonce, type NonceCountTracker } from './nonce.ts';
+import { createNonce, type NonceCountTracker, verifyNonce } from './nonce.ts';
 import { type AuthFailReason, replyFor, selectCredentials, verifyAuthorization } from './verify.ts';
 
 export interface CredentialLookup {
   lookupSync(user: string, realm: string): Credential | undefined;
+  /**
+   * A source that must wait (the HTTP backend). When present it is used instead of lookupSync. A rejection means
+   * "could not tell" — never "unknown user": the request gets 503 with Retry-After and no offence is counted,
+   * so a backend outage cannot ban legitimate phones. A rejection carrying a numeric `retryAfterMs` sets Retry-After.
+   */
+  lookupAsync?: (user: string, realm: string, algorithm: DigestAlgorithm) => Promise<Credential | undefined>;
+}
+
+/** Retry-After (seconds) when the credential source could not answer and gave no hint. */
+export const UNAVAILABLE_RETRY_AFTER_S = 5;
+
+function retryAfterSeconds(e: unknown): number {
+  const ms = typeof e === 'object' && e !== null && 'retryAfterMs' in e ? e.retryAfterMs : undefined;
+  return typeof ms === 'number' && Number.isFinite(ms) && ms > 0 ? Math.min(3600, Math.ceil(ms / 1000)) : UNAVAILABLE_RETRY_AFTER_S;
 }
 
 export interface AuthCounters {
   challenges: number;
   successes: number;
   trusted: number;
+  /** Requests answered 503 because the credential source could not tell (backend down, breaker open). */
+  unavailable: number;
   failures: Record<AuthFailReason | 'identity_mismatch', number>;
 }
 
@@ -32,6 +48,7 @@ export function createAuthCounters(): AuthCounters {
     challenges: 0,
     successes: 0,
     trusted: 0,
+    unavailable: 0,
     failures: {
       unknown_user: 0,
       bad_password: 0,
@@ -88,7 +105,7 @@ export function createAuthStage(o: AuthStageOptions): Stage {
 
   return {
     name: 'auth',
-    run(ctx: StageContext): Verdict {
+    run(ctx: StageContext): Verdict | Promise<Verdict> {
       if (ctx.side !== 'public') return CONTINUE;
       const msg = ctx.msg;
       const method = msg.method ?? '';
@@ -111,47 +128,89 @@ export function createAuthStage(o: AuthStageOptions): Stage {
       const selected: string | DigestCredentials | undefined = selectCredentials(values, o.realm);
       if (selected === undefined) return challenge(ctx, proxy, false);
       const username = typeof selected === 'string' ? undefined : selected.username;
-      const credential = username !== undefined ? o.credentials().lookupSync(username, o.realm) : undefined;
-      const verdict = verifyAuthorization({
-        method,
-        requestUri: msg.requestUri ?? '',
-        body: msg.body,
-        header: selected,
-        credential,
-        realm: o.realm,
-        now: o.wallNow(),
-        source: ctx.source.address,
-        allowMd5: o.md5AllowedFor(credential),
-        secrets: o.secrets,
-        nonceCounts: o.nonceCounts,
-        nonceTtlMs: o.nonceTtlMs,
-      });
-      if (verdict.kind === 'ok') {
-        // Identity binding: the From user must be the authenticated user or one of its aliases.
-        const from = msg.from();
-        const fromUser = from.ok ? from.value.uri.user : undefined;
-        if (fromUser !== verdict.user && !(fromUser !== undefined && verdict.credential.aliases.includes(fromUser))) {
-          o.counters.failures.identity_mismatch++;
-          o.offence(ctx.source.address, 'policy_violation', verdict.user);
-          return { kind: 'reply', status: 403, reason: 'Forbidden' };
+      const source = o.credentials();
+      if (source.lookupAsync !== undefined && typeof selected !== 'string') {
+        const algorithm = parseAlgorithm(selected.algorithm);
+        // Only answers to a nonce we issued to this source are worth a backend request (a forged or foreign
+        // nonce is challenged by verify.ts before the credential is used). Both checks are user-independent.
+        const nonceOk =
+          verifyNonce(selected.nonce, {
+            secrets: o.secrets,
+            realm: o.realm,
+            source: ctx.source.address,
+            nowMs: o.wallNow(),
+            ttlMs: o.nonceTtlMs,
+          }) !== 'invalid';
+        if (algorithm !== undefined && nonceOk) {
+          return source.lookupAsync(selected.username, o.realm, algorithm).then(
+            (credential) => decide(ctx, proxy, selected, selected.username, credential),
+            (e: unknown): Verdict => {
+              o.counters.unavailable++;
+              // RFC 3261 §21.5.4: 503 with Retry-After; a client may also try another server (RFC 3263 §4.3).
+              return {
+                kind: 'reply',
+                status: 503,
+                reason: 'Service Unavailable',
+                headers: [['Retry-After', String(retryAfterSeconds(e))]],
+              };
+            },
+          );
         }
-        o.counters.successes++;
-        ctx.facts.user = verdict.user;
-        return CONTINUE;
+        return decide(ctx, proxy, selected, username, undefined);
       }
-      if (verdict.kind === 'fail') {
-        o.counters.failures[verdict.reason]++;
-        o.offence(ctx.source.address, OFFENCE_FOR[verdict.reason], username);
-      }
-      const reply = replyFor(verdict);
-      switch (reply.kind) {
-        case 'accept':
-          return CONTINUE;
-        case 'challenge':
-          return challenge(ctx, proxy, reply.stale);
-        case 'reject':
-          return { kind: 'reply', status: reply.status, reason: 'Bad Request' };
-      }
+      const credential = username !== undefined ? source.lookupSync(username, o.realm) : undefined;
+      return decide(ctx, proxy, selected, username, credential);
     },
   };
+
+  function decide(
+    ctx: StageContext,
+    proxy: boolean,
+    selected: string | DigestCredentials,
+    username: string | undefined,
+    credential: Credential | undefined,
+  ): Verdict {
+    const msg = ctx.msg;
+    const method = msg.method ?? '';
+    const verdict = verifyAuthorization({
+      method,
+      requestUri: msg.requestUri ?? '',
+      body: msg.body,
+      header: selected,
+      credential,
+      realm: o.realm,
+      now: o.wallNow(),
+      source: ctx.source.address,
+      allowMd5: o.md5AllowedFor(credential),
+      secrets: o.secrets,
+      nonceCounts: o.nonceCounts,
+      nonceTtlMs: o.nonceTtlMs,
+    });
+    if (verdict.kind === 'ok') {
+      // Identity binding: the From user must be the authenticated user or one of its aliases.
+      const from = msg.from();
+      const fromUser = from.ok ? from.value.uri.user : undefined;
+      if (fromUser !== verdict.user && !(fromUser !== undefined && verdict.credential.aliases.includes(fromUser))) {
+        o.counters.failures.identity_mismatch++;
+        o.offence(ctx.source.address, 'policy_violation', verdict.user);
+        return { kind: 'reply', status: 403, reason: 'Forbidden' };
+      }
+      o.counters.successes++;
+      ctx.facts.user = verdict.user;
+      return CONTINUE;
+    }
+    if (verdict.kind === 'fail') {
+      o.counters.failures[verdict.reason]++;
+      o.offence(ctx.source.address, OFFENCE_FOR[verdict.reason], username);
+    }
+    const reply = replyFor(verdict);
+    switch (reply.kind) {
+      case 'accept':
+        return CONTINUE;
+      case 'challenge':
+        return challenge(ctx, proxy, reply.stale);
+      case 'reject':
+        return { kind: 'reply', status: reply.status, reason: 'Bad Request' };
+    }
+  }
 }

@@ -246,6 +246,21 @@ export const policySchema = z.strictObject({
       allowMd5: z.boolean().default(false),
       md5Groups: z.array(z.string().min(1)).default([]),
       nonceLifetime: durationSchema.prefault(300),
+      /** Credentials from an HTTP backend instead of the users file (POST {username, realm} → HA1 or 404). */
+      http: z
+        .strictObject({
+          url: z.url({ protocol: /^https?$/, message: 'expected an http:// or https:// URL' }),
+          timeout: durationSchema.prefault('2s'),
+          /** Found and not-found answers are cached this long. */
+          cacheFor: durationSchema.prefault('60s'),
+          /** Consecutive failures that open the circuit breaker… */
+          failuresToOpen: z.number().int().min(1).max(1000).default(5),
+          /** …for this long (lookups fail fast: 503, never "unknown user"). */
+          openFor: durationSchema.prefault('30s'),
+          /** Sent as `Authorization: Bearer …`. */
+          token: secretSchema.optional(),
+        })
+        .optional(),
       /** Peers (SIP trunks, the PBX's own other interfaces) recognised by source and/or TLS client certificate. They
        *  skip digest authentication, never the gate. */
       trusted: z

@@ -8,10 +8,13 @@ import { createHmac } from 'node:crypto';
 import { type FSWatcher, watch } from 'node:fs';
 import { basename, dirname, isAbsolute, join } from 'node:path';
 import { type Credential, loadUsersFileSource, StaticCredentialSource } from '../auth/credentials.ts';
+import { createHttpSourceCounters, HttpCredentialSource, type HttpSourceCounters } from '../auth/http-source.ts';
 import { NonceCountTracker } from '../auth/nonce.ts';
 import { type CredentialLookup, createAuthCounters, createAuthStage } from '../auth/stage.ts';
+import { formatIssue, resolveSecret } from '../config/load.ts';
 import type { Policy } from '../config/schema.ts';
 import type { Clock, TimerHandle } from '../core/clock.ts';
+import { PalisadeError } from '../core/errors.ts';
 import type { Logger } from '../core/log.ts';
 import type { Stage, StageContext } from '../pipeline/stage.ts';
 import type { SipMessage } from '../sip/types.ts';
@@ -51,6 +54,8 @@ export interface Defences {
   readonly authStage: Stage;
   readonly counters: {
     readonly auth: ReturnType<typeof createAuthCounters>;
+    /** The HTTP credential backend (auth.http); stays at zero when it is not configured. Survives reloads. */
+    readonly authBackend: HttpSourceCounters;
     readonly scanner: ReturnType<typeof createScannerCounters>;
     readonly offences: Record<OffenceKind, number>;
     readonly bansAdded: Record<string, number>;
@@ -71,6 +76,7 @@ export async function createDefences(policy: Policy, deps: DefencesDeps): Promis
 
   const counters = {
     auth: createAuthCounters(),
+    authBackend: createHttpSourceCounters(),
     scanner: createScannerCounters(),
     offences: { auth_failure: 0, unknown_user: 0, replayed_nonce: 0, malformed: 0, scanner: 0, flood: 0, policy_violation: 0 } as Record<
       OffenceKind,
@@ -187,16 +193,56 @@ export async function createDefences(policy: Policy, deps: DefencesDeps): Promis
   const md5AllowedFor = (c: Credential | undefined): boolean =>
     p.auth.allowMd5 || (c !== undefined && (c.allowMd5 || c.groups.some((g) => p.auth.md5Groups.includes(g))));
   const lookup: CredentialLookup = { lookupSync: (u, r) => users.lookupSync(u, r) };
+
+  // auth.http: the HTTP backend replaces the users file for lookups. It is rebuilt only when its settings (or
+  // the token) change, so a reload keeps its cache and breaker state.
+  let http: { source: HttpCredentialSource; lookup: CredentialLookup; key: string } | undefined;
+  const buildHttp = (q: Policy, starting: boolean): void => {
+    const h = q.auth.http;
+    if (h === undefined) {
+      http?.source.close();
+      http = undefined;
+      return;
+    }
+    let token: string | undefined;
+    if (h.token !== undefined) {
+      const r = resolveSecret(h.token, deps.dataDir, { at: { path: 'auth.http.token' } });
+      if (!r.ok) {
+        // The issue names the file or variable, never the value.
+        if (starting) throw new PalisadeError('CONFIG_INVALID', { path: 'auth.http.token' }, formatIssue(r.error));
+        log.error({ path: 'auth.http.token', issue: r.error.message }, 'auth.http token unreadable; previous backend settings kept');
+        return;
+      }
+      token = r.value;
+    }
+    const key = JSON.stringify([h.url, h.timeout, h.cacheFor, h.failuresToOpen, h.openFor, token ?? null]);
+    if (http?.key === key) return;
+    http?.source.close();
+    const source = new HttpCredentialSource({
+      url: h.url,
+      timeoutMs: h.timeout,
+      cacheForMs: h.cacheFor,
+      failuresToOpen: h.failuresToOpen,
+      openForMs: h.openFor,
+      ...(token !== undefined ? { token } : {}),
+      clock,
+      counters: counters.authBackend,
+    });
+    http = { source, key, lookup: { lookupSync: () => undefined, lookupAsync: (u, r, a) => source.lookup(u, r, a) } };
+    log.info({ url: `${new URL(h.url).origin}${new URL(h.url).pathname}` }, 'credentials from an HTTP backend');
+  };
+  buildHttp(p, true);
+
   // Challenges offer MD5 when anyone may use it; whether this user may is checked on the answer, so the
-  // challenge itself never depends on the user (anti-enumeration).
-  const offerMd5 = (q: Policy): boolean => q.auth.allowMd5 || q.auth.md5Groups.length > 0 || users.anyAllowMd5();
+  // challenge itself never depends on the user (anti-enumeration). The HTTP backend cannot say in advance.
+  const offerMd5 = (q: Policy): boolean => q.auth.allowMd5 || q.auth.md5Groups.length > 0 || (http === undefined && users.anyAllowMd5());
   const buildAuthStage = (q: Policy): Stage =>
     createAuthStage({
       realm: q.auth.realm,
       secrets: [nonceSecret],
       nonceTtlMs: q.auth.nonceLifetime,
       nonceCounts,
-      credentials: () => lookup,
+      credentials: () => http?.lookup ?? lookup,
       md5AllowedFor,
       offerMd5: () => offerMd5(p),
       trustedPeer: (ctx: StageContext) => {
@@ -240,12 +286,14 @@ export async function createDefences(policy: Policy, deps: DefencesDeps): Promis
       limiter = buildLimiter(next);
       trustedSets = buildTrusted(next);
       loadUsers();
+      buildHttp(next, false);
       authStageInner = buildAuthStage(next);
       if (usersMoved) watchUsers();
     },
     async close() {
       usersWatcher?.close();
       usersTimer?.cancel();
+      http?.source.close();
       bans.close();
       await store?.close();
     },
