@@ -9,6 +9,7 @@ import { registerPolicy } from './commands/policy.ts';
 import { registerReload } from './commands/reload.ts';
 import { registerStart } from './commands/start.ts';
 import { registerStatus } from './commands/status.ts';
+import { registerToken } from './commands/token.ts';
 import { registerUser } from './commands/user.ts';
 import { type CliContext, EXIT_OK, EXIT_RUNTIME, EXIT_USAGE, packageVersion, println } from './context.ts';
 
@@ -28,6 +29,7 @@ export function createProgram(ctx: CliContext, setExit: (code: number) => void):
   registerUser(program, ctx, setExit);
   registerBans(program, ctx, setExit);
   registerAllow(program, ctx, setExit);
+  registerToken(program, ctx, setExit);
   return program;
 }
 
