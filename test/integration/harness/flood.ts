@@ -8,7 +8,10 @@
  * this class of machine, too close to the whole core at 50,000/s; the C sender needs a fraction of that.
  * The flooder also drains whatever answers come back (to count them and to time the last one).
  *
- * It prints one JSON line when done: { sent, errors, answered, startEpochMs, elapsedMs, lastAnswerMs }
+ * The Call-ID carries the datagram's sequence number (16 hex digits), so answers tell which request they answer:
+ * distinct answers vs retransmissions, and the newest request answered (when the target went silent).
+ * It prints one JSON line when done:
+ *   { sent, errors, answered, answeredDistinct, answeredRepeats, maxAnsweredSeq, startEpochMs, elapsedMs, lastAnswerMs }
  *   startEpochMs  wall clock (CLOCK_REALTIME) just before the first datagram
  *   lastAnswerMs  ms after the start of the last datagram received from the target (-1: none)
  * Only loopback targets and sources are accepted (checked here and in the C program).
@@ -44,7 +47,16 @@ export interface FloodOptions {
 export interface FloodResult {
   sent: number;
   errors: number;
+  /** Datagrams received from the target (answers, retransmissions included). */
   answered: number;
+  /** Distinct flood requests answered (by the sequence number the Call-ID carries). */
+  answeredDistinct: number;
+  /** Answers to a request already answered: the target's retransmissions (RFC 3261 Timer G for a 4xx to INVITE). */
+  answeredRepeats: number;
+  /** Sequence number of the newest request that got an answer (-1: none); sent about seq / rate s after the start. */
+  maxAnsweredSeq: number;
+  /** maxAnsweredSeq as ms after the start at the nominal rate (-1: none). */
+  newestAnsweredSentAtMs: number;
   startEpochMs: number;
   elapsedMs: number;
   lastAnswerMs: number;
@@ -81,12 +93,43 @@ const C_SOURCE = String.raw`
 static volatile sig_atomic_t stop_flag = 0;
 static void on_term(int s) { (void)s; stop_flag = 1; }
 
+static double now_ms(clockid_t c);
+static unsigned char *g_seen; static long long g_cap, g_answered, g_distinct, g_repeats, g_max_seq = -1; static double g_last = -1, g_t0;
+static long long answer_seq(const char *b, ssize_t n);
+static void drain(int s) {
+  char rbuf[2048]; ssize_t n;
+  while ((n = recv(s, rbuf, sizeof rbuf, MSG_DONTWAIT)) > 0) {
+    g_answered++; g_last = now_ms(CLOCK_MONOTONIC) - g_t0;
+    long long q = answer_seq(rbuf, n);
+    if (q >= 0 && q < g_cap) {
+      if (g_seen[q >> 3] & (1u << (q & 7))) g_repeats++; else { g_seen[q >> 3] |= (unsigned char)(1u << (q & 7)); g_distinct++; }
+      if (q > g_max_seq) g_max_seq = q;
+    }
+  }
+}
 static double now_ms(clockid_t c) {
   struct timespec ts; clock_gettime(c, &ts);
   return (double)ts.tv_sec * 1000.0 + (double)ts.tv_nsec / 1e6;
 }
 static int is_loopback(const char *ip) { return strncmp(ip, "127.", 4) == 0; }
 static const char HEX[] = "0123456789abcdef";
+/* The sequence number from an answer's Call-ID ("Call-ID: <16 hex>." or compact "i: "), or -1. */
+static long long answer_seq(const char *b, ssize_t n) {
+  for (ssize_t i = 0; i + 20 < n; i++) {
+    if (b[i] != '\n') continue;
+    const char *p = b + i + 1; int skip = 0;
+    if (strncasecmp(p, "Call-ID:", 8) == 0) skip = 8; else if (strncasecmp(p, "i:", 2) == 0) skip = 2; else continue;
+    p += skip; while (*p == ' ' && p < b + n) p++;
+    if (p + 16 > b + n) return -1;
+    long long v = 0;
+    for (int k = 0; k < 16; k++) {
+      char c = p[k]; int d = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+      if (d < 0) return -1; v = v * 16 + d;
+    }
+    return v;
+  }
+  return -1;
+}
 static void put_hex(char *p, uint64_t v) { for (int i = 15; i >= 0; i--) { p[i] = HEX[v & 15]; v >>= 4; } }
 
 /* argv: host port rate durationMs maxPackets method user userAgent src1,src2,... */
@@ -116,6 +159,7 @@ int main(int argc, char **argv) {
   }
   if (nsrc == 0) return 2;
 
+  unsigned run_id = (unsigned)(getpid() ^ (unsigned)now_ms(CLOCK_REALTIME));
   /* One template per source (its address in Via/Contact); 16 hex digits at three marked offsets vary. */
   static char tmpl[MAXSRC][PKT]; int len[MAXSRC]; int off_branch[MAXSRC], off_tag[MAXSRC], off_cid[MAXSRC];
   for (int i = 0; i < nsrc; i++) {
@@ -130,13 +174,13 @@ int main(int argc, char **argv) {
       "Max-Forwards: 70\r\n"
       "From: <sip:flood@%s>;tag=TTTTTTTTTTTTTTTT\r\n"
       "To: <sip:%s@%s:%d>\r\n"
-      "Call-ID: CCCCCCCCCCCCCCCC@%s\r\n"
+      "Call-ID: CCCCCCCCCCCCCCCC.%08x@%s\r\n"
       "CSeq: 1 %s\r\n"
       "Contact: <sip:flood@%s:%d>\r\n"
       "User-Agent: %s\r\n"
       "%s"
       "Content-Length: %d\r\n\r\n%s",
-      method, user, host, port, srcs[i], lport, srcs[i], user, host, port, srcs[i], method, srcs[i], lport, ua,
+      method, user, host, port, srcs[i], lport, srcs[i], user, host, port, run_id, srcs[i], method, srcs[i], lport, ua,
       is_invite ? "Content-Type: application/sdp\r\n" : "", is_invite ? sdplen : 0, is_invite ? sdp : "");
     len[i] = n;
     off_branch[i] = (int)(strstr(tmpl[i], "BBBBBBBBBBBBBBBB") - tmpl[i]);
@@ -146,22 +190,21 @@ int main(int argc, char **argv) {
 
   static char bufs[BATCH][PKT]; struct mmsghdr msgs[BATCH]; struct iovec iov[BATCH];
   memset(msgs, 0, sizeof msgs);
-  char rbuf[2048];
+  g_cap = maxp > 0 ? maxp : (long long)(rate * duration / 1000.0) + BATCH + 1;
+  g_seen = calloc((size_t)(g_cap / 8 + 1), 1);
   uint64_t seed = ((uint64_t)getpid() << 32) ^ (uint64_t)now_ms(CLOCK_REALTIME);
-  long long sent = 0, errors = 0, answered = 0; double last_answer = -1;
-  double start_epoch = now_ms(CLOCK_REALTIME); double t0 = now_ms(CLOCK_MONOTONIC);
+  long long sent = 0, errors = 0;
+  double start_epoch = now_ms(CLOCK_REALTIME); g_t0 = now_ms(CLOCK_MONOTONIC);
   int src = 0;
   while (!stop_flag) {
-    double el = now_ms(CLOCK_MONOTONIC) - t0;
+    double el = now_ms(CLOCK_MONOTONIC) - g_t0;
     if (el >= duration || (maxp > 0 && sent >= maxp)) break;
     long long due = (long long)(rate * el / 1000.0) + 1;
     if (maxp > 0 && due > maxp) due = maxp;
     long long want = due - sent;
     if (want <= 0) {
       /* Drain answers while waiting for the next slot. */
-      for (int i = 0; i < nsrc; i++) {
-        while (recv(socks[i], rbuf, sizeof rbuf, MSG_DONTWAIT) > 0) { answered++; last_answer = now_ms(CLOCK_MONOTONIC) - t0; }
-      }
+      for (int i = 0; i < nsrc; i++) drain(socks[i]);
       struct timespec ts = {0, 200000}; nanosleep(&ts, NULL);
       continue;
     }
@@ -170,24 +213,24 @@ int main(int argc, char **argv) {
     for (int k = 0; k < want; k++) {
       memcpy(bufs[k], tmpl[s], (size_t)len[s]);
       uint64_t v = seed + (uint64_t)(sent + k) * 0x9E3779B97F4A7C15ULL;
-      put_hex(bufs[k] + off_branch[s], v); put_hex(bufs[k] + off_tag[s], v ^ 0x5555); put_hex(bufs[k] + off_cid[s], v ^ 0xAAAA);
+      put_hex(bufs[k] + off_branch[s], v); put_hex(bufs[k] + off_tag[s], v ^ 0x5555); put_hex(bufs[k] + off_cid[s], (uint64_t)(sent + k));
       iov[k].iov_base = bufs[k]; iov[k].iov_len = (size_t)len[s];
       msgs[k].msg_hdr.msg_iov = &iov[k]; msgs[k].msg_hdr.msg_iovlen = 1;
     }
     int r = sendmmsg(socks[s], msgs, (unsigned)want, 0);
     if (r < 0) { errors += want; struct timespec ts = {0, 100000}; nanosleep(&ts, NULL); }
     else { sent += r; if (r < want) errors += want - r; }
-    while (recv(socks[s], rbuf, sizeof rbuf, MSG_DONTWAIT) > 0) { answered++; last_answer = now_ms(CLOCK_MONOTONIC) - t0; }
+    drain(socks[s]);
   }
   /* Late answers (a short grace). */
-  double end = now_ms(CLOCK_MONOTONIC) - t0; double until = now_ms(CLOCK_MONOTONIC) + 100;
+  double end = now_ms(CLOCK_MONOTONIC) - g_t0; double until = now_ms(CLOCK_MONOTONIC) + 100;
   while (now_ms(CLOCK_MONOTONIC) < until) {
-    for (int i = 0; i < nsrc; i++)
-      while (recv(socks[i], rbuf, sizeof rbuf, MSG_DONTWAIT) > 0) { answered++; last_answer = now_ms(CLOCK_MONOTONIC) - t0; }
+    for (int i = 0; i < nsrc; i++) drain(socks[i]);
     struct timespec ts = {0, 2000000}; nanosleep(&ts, NULL);
   }
-  printf("{\"sent\":%lld,\"errors\":%lld,\"answered\":%lld,\"startEpochMs\":%.3f,\"elapsedMs\":%.3f,\"lastAnswerMs\":%.3f}\n",
-         sent, errors, answered, start_epoch, end, last_answer);
+  printf("{\"sent\":%lld,\"errors\":%lld,\"answered\":%lld,\"answeredDistinct\":%lld,\"answeredRepeats\":%lld,"
+         "\"maxAnsweredSeq\":%lld,\"startEpochMs\":%.3f,\"elapsedMs\":%.3f,\"lastAnswerMs\":%.3f}\n",
+         sent, errors, g_answered, g_distinct, g_repeats, g_max_seq, start_epoch, end, g_last);
   fflush(stdout);
   return 0;
 }
@@ -252,12 +295,17 @@ export function parseFloodReport(stdout: string): FloodResult | null {
       sent: num('sent'),
       errors: num('errors'),
       answered: num('answered'),
+      answeredDistinct: num('answeredDistinct'),
+      answeredRepeats: num('answeredRepeats'),
+      maxAnsweredSeq: num('maxAnsweredSeq'),
       startEpochMs: num('startEpochMs'),
       elapsedMs: num('elapsedMs'),
       lastAnswerMs: num('lastAnswerMs'),
     };
     if (Object.values(r).some((v) => Number.isNaN(v))) return null;
-    return { ...r, achievedRate: r.elapsedMs > 0 ? (r.sent * 1000) / r.elapsedMs : 0 };
+    const achievedRate = r.elapsedMs > 0 ? (r.sent * 1000) / r.elapsedMs : 0;
+    const newestAnsweredSentAtMs = r.maxAnsweredSeq < 0 || achievedRate === 0 ? -1 : (r.maxAnsweredSeq * 1000) / achievedRate;
+    return { ...r, achievedRate, newestAnsweredSentAtMs };
   } catch {
     return null;
   }
