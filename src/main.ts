@@ -143,6 +143,8 @@ export async function startDaemon(opts: { configPath: string; logger?: Logger; i
   });
   const send = (target: Target, bytes: Buffer): boolean => {
     if (!transport) return false;
+    // A banned source hears nothing more, not even retransmissions of answers it was owed (Timer G).
+    if (target.listenerId !== PBX_LISTENER_ID && defences.bans.isBanned(target.address)) return false;
     const r = transport.send(target, bytes);
     countOut(metrics, bytes, target);
     return r === 'sent' || r === 'queued';
