@@ -9,6 +9,7 @@ import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSy
 import { isIP } from 'node:net';
 import { networkInterfaces } from 'node:os';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
+import { startAdminHttps } from './admin/https.ts';
 import { createSecurityRoutes } from './admin/routes-security.ts';
 import { startAdminServer } from './admin/server.ts';
 import { formatIssue, loadPolicyFile, resolveSecret } from './config/load.ts';
@@ -331,12 +332,26 @@ export async function startDaemon(opts: { configPath: string; logger?: Logger; i
     return r.ok ? { ok: true } : { ok: false, issues: r.issues.map(formatIssue) };
   };
   const socketPath = isAbsolute(policy.admin.socket) ? policy.admin.socket : join(dataDir, policy.admin.socket);
+  const securityRoutes = createSecurityRoutes({ bans: defences.bans, allow: defences.allow, audit, now: () => clock.wallNow() });
   const admin = await startAdminServer({
     socketPath,
     handlers: { status, reload: () => reload('api') },
-    routes: createSecurityRoutes({ bans: defences.bans, allow: defences.allow, audit, now: () => clock.wallNow() }),
+    routes: securityRoutes,
     logger: log.child({ mod: 'admin' }),
   });
+  // Optional HTTPS admin API (bearer JWT roles) on loopback or a management address; the unix socket stays.
+  const httpsPolicy = policy.admin.https;
+  const adminHttps = httpsPolicy
+    ? await startAdminHttps({
+        policyHttps: httpsPolicy,
+        handlers: { status, reload: () => reload('api') },
+        routes: securityRoutes,
+        ...(httpsPolicy.cert ? {} : selfSignedIn(dataDir, log)),
+        baseDir: configDir,
+        logger: log.child({ mod: 'admin-https' }),
+        clock,
+      })
+    : undefined;
 
   let stopping: Promise<void> | undefined;
   let resolveStopped: () => void = () => {};
@@ -349,6 +364,7 @@ export async function startDaemon(opts: { configPath: string; logger?: Logger; i
       prober.stop();
       holder.close();
       await admin.close();
+      await adminHttps?.close();
       await metricsServer?.close();
       await tm.close();
       await mediaControl.close();
