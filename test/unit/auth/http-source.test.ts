@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, beforeEach, describe, it } from 'node:test';
+import { computeAllHa1, computeResponse } from '../../../src/auth/digest.ts';
 import {
   CredentialBackendError,
   createHttpSourceCounters,
@@ -14,7 +15,12 @@ import {
   MAX_BACKEND_BODY_BYTES,
   parseBackendAnswer,
 } from '../../../src/auth/http-source.ts';
+import { createNonce, NonceCountTracker } from '../../../src/auth/nonce.ts';
+import { type CredentialLookup, createAuthCounters, createAuthStage } from '../../../src/auth/stage.ts';
 import { ManualClock } from '../../../src/core/clock.ts';
+import type { StageContext } from '../../../src/pipeline/stage.ts';
+import { parseMessage } from '../../../src/sip/parser.ts';
+import type { Source } from '../../../src/transport/types.ts';
 
 const SHA256 = 'a'.repeat(64);
 const SHA512 = 'B'.repeat(64);
@@ -427,5 +433,109 @@ describe('parseBackendAnswer', () => {
     }
     const c = parseBackendAnswer(JSON.stringify({ ha1: { md5: MD5.toUpperCase() }, disabled: true }), 'u', 'r');
     assert.deepEqual(c, { user: 'u', realm: 'r', ha1: { md5: MD5 }, groups: [], aliases: [], disabled: true, allowMd5: false });
+  });
+});
+
+describe('auth stage with an asynchronous source', { timeout: 10_000 }, () => {
+  const secret = new Uint8Array(32).fill(7);
+  const realm = 'palisade';
+  const wall = 1_800_000_000_000;
+  const addr = '127.0.0.9';
+
+  function setup(lookupAsync: NonNullable<CredentialLookup['lookupAsync']>) {
+    const offences: string[] = [];
+    const counters = createAuthCounters();
+    const stage = createAuthStage({
+      realm,
+      secrets: [secret],
+      nonceTtlMs: 300_000,
+      nonceCounts: new NonceCountTracker(),
+      credentials: () => ({ lookupSync: () => undefined, lookupAsync }),
+      md5AllowedFor: () => false,
+      offerMd5: () => false,
+      trustedPeer: () => undefined,
+      isForUs: () => false,
+      wallNow: () => wall,
+      offence: (_a, kind) => offences.push(kind),
+      counters,
+    });
+    return { stage, offences, counters };
+  }
+
+  function ctx(nonce: string, password: string): StageContext {
+    const uri = 'sip:127.0.0.1:5060';
+    const ha1 = computeAllHa1('alice', realm, password).sha256;
+    const response = computeResponse({
+      algorithm: 'SHA-256',
+      ha1,
+      nonce,
+      method: 'REGISTER',
+      uri,
+      qop: 'auth',
+      nc: '00000001',
+      cnonce: 'ab',
+    });
+    const text = [
+      `REGISTER ${uri} SIP/2.0`,
+      `Via: SIP/2.0/UDP ${addr}:5062;branch=z9hG4bK1`,
+      'Max-Forwards: 70',
+      'From: <sip:alice@127.0.0.1>;tag=1',
+      'To: <sip:alice@127.0.0.1>',
+      'Call-ID: c1',
+      'CSeq: 1 REGISTER',
+      `Authorization: Digest username="alice", realm="${realm}", nonce="${nonce}", uri="${uri}", response="${response}", algorithm=SHA-256, qop=auth, nc=00000001, cnonce="ab"`,
+      'Content-Length: 0',
+      '',
+      '',
+    ].join('\r\n');
+    const parsed = parseMessage(Buffer.from(text));
+    assert.ok(parsed.ok);
+    const source: Source = {
+      transport: 'udp',
+      address: addr,
+      port: 5062,
+      listenerId: 'pub',
+      localAddress: '127.0.0.1',
+      localPort: 5060,
+      connectionId: undefined,
+      tls: undefined,
+      receivedAt: 0,
+    };
+    return { msg: parsed.value, source, side: 'public', now: 0, facts: {} };
+  }
+
+  const goodNonce = (): string => createNonce({ secret, realm, source: addr, nowMs: wall });
+
+  it('a lookup that cannot tell answers 503 with Retry-After and counts no offence', async () => {
+    const { stage, offences, counters } = setup(() => Promise.reject(new CredentialBackendError('AUTH_BACKEND_OPEN', 12_300)));
+    const v = await stage.run(ctx(goodNonce(), 'pw'));
+    assert.deepEqual(v, { kind: 'reply', status: 503, reason: 'Service Unavailable', headers: [['Retry-After', '13']] });
+    assert.deepEqual(offences, []);
+    assert.equal(counters.unavailable, 1);
+    assert.equal(counters.failures.unknown_user, 0);
+  });
+
+  it('found → continue; not found → challenge and an unknown_user offence', async () => {
+    const cred = parseBackendAnswer(JSON.stringify({ ha1: computeAllHa1('alice', realm, 'pw') }), 'alice', realm);
+    const found = setup(() => Promise.resolve(cred));
+    const c = ctx(goodNonce(), 'pw');
+    assert.deepEqual(await found.stage.run(c), { kind: 'continue' });
+    assert.equal(c.facts.user, 'alice');
+    const missing = setup(() => Promise.resolve(undefined));
+    const v = await missing.stage.run(ctx(goodNonce(), 'pw'));
+    assert.equal(v.kind, 'challenge');
+    assert.deepEqual(missing.offences, ['unknown_user']);
+  });
+
+  it('a nonce we did not issue to this source costs no lookup', async () => {
+    let lookups = 0;
+    const { stage } = setup(() => {
+      lookups++;
+      return Promise.resolve(undefined);
+    });
+    const forged = createNonce({ secret: new Uint8Array(32).fill(9), realm, source: addr, nowMs: wall });
+    const v = await stage.run(ctx(forged, 'pw'));
+    assert.equal(v.kind, 'challenge');
+    assert.equal(lookups, 0);
   });
 });
