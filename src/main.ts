@@ -3,11 +3,7 @@
  * listeners → gate → parse → proxy core (B2BUA-lite) → listeners, plus policy reload, PBX probing,
  * metrics, admin API and signal handling.
  */
-import { randomBytes } from 'node:crypto';
-import { lookup } from 'node:dns/promises';
-import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
-import { isIP } from 'node:net';
-import { networkInterfaces } from 'node:os';
+import { mkdirSync } from 'node:fs';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { startAdminHttps } from './admin/https.ts';
 import { createSecurityRoutes } from './admin/routes-security.ts';
@@ -19,6 +15,8 @@ import { systemClock } from './core/clock.ts';
 import { PalisadeError } from './core/errors.ts';
 import type { Logger } from './core/log.ts';
 import type { SipTransport } from './core/net.ts';
+import { countOut } from './daemon/count-out.ts';
+import { loadOrCreateSecret, proxySettings, resolveListener, resolveTargets, resolveTls, selfSignedIn } from './daemon/resolve.ts';
 import { createMediaControl } from './media/control.ts';
 import { banAuditHooks, createAuditLog } from './observability/audit.ts';
 import { createLogger } from './observability/logger.ts';
@@ -34,7 +32,6 @@ import { createDefences } from './security/defences.ts';
 import { parseMessage } from './sip/parser.ts';
 import type { SipLimits, SipMessage } from './sip/types.ts';
 import { createTransportManager, type ResolvedListener } from './transport/manager.ts';
-import { generateSelfSignedCert } from './transport/self-signed.ts';
 import type { Source, Target, TransportManager } from './transport/types.ts';
 
 export const PBX_LISTENER_ID = 'pbx';
@@ -147,7 +144,7 @@ export async function startDaemon(opts: { configPath: string; logger?: Logger; i
     // A banned source hears nothing more, not even retransmissions of answers it was owed (Timer G).
     if (target.listenerId !== PBX_LISTENER_ID && defences.bans.isBanned(target.address)) return false;
     const r = transport.send(target, bytes);
-    countOut(metrics, bytes, target);
+    countOut(metrics, bytes, target, PBX_LISTENER_ID);
     return r === 'sent' || r === 'queued';
   };
   let limits: SipLimits = policy.limits.sip;
@@ -269,8 +266,10 @@ export async function startDaemon(opts: { configPath: string; logger?: Logger; i
   addCounterRecord(metrics, 'palisade_auth_results_total', 'Digest authentication outcomes', 'result', () => ({
     ok: sec.auth.successes,
     trusted_peer: sec.auth.trusted,
+    backend_unavailable: sec.auth.unavailable,
     ...sec.auth.failures,
   }));
+  addCounterRecord(metrics, 'palisade_auth_backend_events_total', 'HTTP credential backend events', 'event', () => ({ ...sec.authBackend }));
   addCounterRecord(metrics, 'palisade_security_offences_total', 'Offences counted toward bans, by kind', 'kind', () => sec.offences);
   addCounterRecord(metrics, 'palisade_security_scanner_total', 'Scanner fingerprints matched, by rule', 'rule', () => sec.scanner);
   addCounterRecord(metrics, 'palisade_bans_added_total', 'Bans added, by reason (manual for operator bans)', 'reason', () => sec.bansAdded);
@@ -411,150 +410,4 @@ export async function startDaemon(opts: { configPath: string; logger?: Logger; i
     'palisade started',
   );
   return { stop, drain, stopped, status };
-}
-
-function proxySettings(p: Policy): ProxySettings {
-  const localHosts = new Set<string>(p.node.domains.map((d) => d.toLowerCase()));
-  let wildcard = false;
-  for (const l of p.listeners) {
-    if (l.advertise) localHosts.add(l.advertise.toLowerCase());
-    localHosts.add(l.address.toLowerCase());
-    if (l.address === '0.0.0.0' || l.address === '::') wildcard = true;
-  }
-  // A wildcard bind answers on every local address: each of them is "us" (phones often dial our IP).
-  if (wildcard) {
-    for (const list of Object.values(networkInterfaces())) for (const i of list ?? []) localHosts.add(i.address.toLowerCase());
-  }
-  return {
-    timers: p.timers,
-    maxTransactions: p.limits.transactions,
-    maxDialogs: p.limits.dialogs,
-    maxRegistrations: p.limits.registrations,
-    minExpires: p.registrar.minExpires,
-    maxExpires: p.registrar.maxExpires,
-    sourceHeader: p.pbx.sourceHeader,
-    retryAfterSeconds: p.pbx.retryAfterSeconds,
-    stripHeaders: p.topologyHiding.stripHeaders,
-    localHosts,
-    pbxResponseTimeoutMs: p.pbx.probe.timeoutMs,
-    serverHeader: p.node.serverHeader,
-    authMode: p.auth.mode,
-    identityDomain: p.node.domains[0] ?? p.auth.realm,
-  };
-}
-
-async function resolveTargets(p: Policy): Promise<PbxTargetConfig[]> {
-  const out: PbxTargetConfig[] = [];
-  for (const t of p.pbx.targets) {
-    let host = t.host;
-    if (isIP(host) === 0) {
-      try {
-        host = (await lookup(host)).address;
-      } catch {
-        // Unresolvable now: keep the name; sends fail and the target is marked down by the prober.
-      }
-    }
-    out.push({ ...t, host, tlsServerName: t.tlsServerName ?? (isIP(t.host) === 0 ? t.host : undefined) });
-  }
-  return out;
-}
-
-function resolveListener(l: ListenerConfig, role: 'public', dataDir: string, configDir: string, log: Logger): ResolvedListener {
-  const needsTls = l.transport === 'tls' || l.transport === 'wss';
-  return {
-    id: l.id ?? `${l.transport}-${l.port}`,
-    role,
-    transport: l.transport,
-    address: l.address,
-    port: l.port,
-    ...(l.advertise !== undefined ? { advertiseHost: l.advertise } : {}),
-    ...(l.advertisePort !== undefined ? { advertisePort: l.advertisePort } : {}),
-    ...(needsTls ? { tls: resolveTls(l.tls, dataDir, configDir, log) } : {}),
-    ...(l.transport === 'ws' || l.transport === 'wss'
-      ? { ws: { origins: [...(l.ws?.origins ?? [])], maxPayload: l.ws?.maxPayload ?? 65536, path: l.ws?.path ?? '/' } }
-      : {}),
-  };
-}
-
-function resolveTls(tls: TlsConfig | undefined, dataDir: string, configDir: string, log: Logger): NonNullable<ResolvedListener['tls']> {
-  const minVersion = tls?.minVersion ?? 'TLSv1.3';
-  const clientCert = tls?.clientCert ?? 'none';
-  let certPem: string;
-  let keyPem: string;
-  if (tls?.cert && tls.key) {
-    certPem = readFileSync(resolve(configDir, tls.cert), 'utf8');
-    keyPem = readFileSync(resolve(configDir, tls.key), 'utf8');
-  } else {
-    ({ certPem, keyPem } = selfSignedIn(dataDir, log));
-  }
-  let passphrase: string | undefined;
-  if (tls?.keyPassphrase) {
-    const r = resolveSecret(tls.keyPassphrase, configDir);
-    if (!r.ok) throw new PalisadeError('CONFIG_INVALID', { path: 'tls.keyPassphrase' }, formatIssue(r.error));
-    passphrase = r.value;
-  }
-  return {
-    certPem,
-    keyPem,
-    minVersion,
-    clientCert,
-    ...(passphrase !== undefined ? { passphrase } : {}),
-    ...(tls?.ca ? { caPem: readFileSync(resolve(configDir, tls.ca), 'utf8') } : {}),
-  };
-}
-
-/** First start without a configured certificate: generate one into dataDir/tls and reuse it afterwards. */
-function selfSignedIn(dataDir: string, log: Logger): { certPem: string; keyPem: string } {
-  const dir = join(dataDir, 'tls');
-  const certPath = join(dir, 'self-signed.crt');
-  const keyPath = join(dir, 'self-signed.key');
-  if (existsSync(certPath) && existsSync(keyPath))
-    return { certPem: readFileSync(certPath, 'utf8'), keyPem: readFileSync(keyPath, 'utf8') };
-  mkdirSync(dir, { recursive: true, mode: 0o700 });
-  const c = generateSelfSignedCert('palisade', ['localhost', '127.0.0.1', '::1']);
-  writeAtomic(keyPath, c.keyPem, 0o600);
-  writeAtomic(certPath, c.certPem, 0o644);
-  log.warn(
-    { cert: certPath, fingerprint256: c.fingerprint256 },
-    'generated a self-signed TLS certificate; configure tls.cert/tls.key for production',
-  );
-  return { certPem: c.certPem, keyPem: c.keyPem };
-}
-
-function loadOrCreateSecret(path: string): Buffer {
-  if (existsSync(path)) {
-    const b = readFileSync(path);
-    if (b.length >= 32) return b.subarray(0, 32);
-  }
-  const s = randomBytes(32);
-  writeAtomic(path, s, 0o600);
-  return s;
-}
-
-function writeAtomic(path: string, data: string | Buffer, mode: number): void {
-  const tmp = `${path}.${process.pid}.tmp`;
-  writeFileSync(tmp, data, { mode });
-  chmodSync(tmp, mode);
-  renameSync(tmp, path);
-}
-
-/** Outbound message count: method from the start line (requests) or the CSeq (responses). */
-function countOut(metrics: Metrics, bytes: Buffer, target: Target): void {
-  const isResponse = bytes[0] === 0x53 && bytes[1] === 0x49 && bytes[2] === 0x50 && bytes[3] === 0x2f; // "SIP/"
-  let method = 'other';
-  if (!isResponse) {
-    const sp = bytes.indexOf(32);
-    if (sp > 0 && sp < 20) method = bytes.toString('latin1', 0, sp);
-  } else {
-    const head = bytes.toString('latin1', 0, Math.min(bytes.length, 2048));
-    const m = /\r\n(?:CSeq|cseq|CSEQ)\s*:\s*\d+\s+([A-Za-z]+)/.exec(head);
-    if (m?.[1]) method = m[1];
-  }
-  metrics.countSipMessage({
-    method: methodLabel(method),
-    direction: 'out',
-    transport: target.transport,
-    side: target.listenerId === PBX_LISTENER_ID ? 'pbx' : 'public',
-    kind: isResponse ? 'response' : 'request',
-  });
 }
