@@ -13,6 +13,7 @@
  */
 import assert from 'node:assert/strict';
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -36,9 +37,41 @@ function explain(r: SippResult): string {
   return `outcome=${r.outcome} ok=${r.successful} failed=${r.failed}\n${r.stderr.slice(-1500)}\n${r.stdout.slice(-800)}`;
 }
 
+/** Opens a TCP connection from `localAddress`, sends an OPTIONS, and reports what happened within `ms`. */
+function tcpProbe(localAddress: string, port: number, ms: number): Promise<{ data: string; closed: boolean }> {
+  return new Promise((resolve) => {
+    let data = '';
+    let closed = false;
+    const sock = connect({ host: PUBLIC, port, localAddress });
+    sock.setEncoding('latin1');
+    sock.on('data', (s: string) => {
+      data += s;
+    });
+    sock.on('error', () => undefined);
+    sock.on('close', () => {
+      closed = true;
+    });
+    sock.on('connect', () => {
+      const branch = `z9hG4bK${Math.random().toString(16).slice(2)}`;
+      sock.write(
+        `OPTIONS sip:${PUBLIC}:${port} SIP/2.0\r\nVia: SIP/2.0/TCP ${localAddress}:${sock.localPort ?? 0};branch=${branch}\r\n` +
+          `Max-Forwards: 70\r\nFrom: <sip:probe@${localAddress}>;tag=p1\r\nTo: <sip:${PUBLIC}:${port}>\r\n` +
+          `Call-ID: ${branch}@${localAddress}\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n`,
+      );
+    });
+    setTimeout(() => {
+      sock.destroy();
+      resolve({ data, closed });
+    }, ms);
+  });
+}
+
 function policy(pbxPort: number) {
   return {
-    listeners: [{ id: 'udp', transport: 'udp', address: PUBLIC, port: 0 }],
+    listeners: [
+      { id: 'udp', transport: 'udp', address: PUBLIC, port: 0 },
+      { id: 'tcp', transport: 'tcp', address: PUBLIC, port: 0 },
+    ],
     pbx: {
       listen: { transport: 'udp', address: INSIDE, port: 0 },
       targets: [{ name: 'pbx1', host: PBX, port: pbxPort, transport: 'udp' }],
@@ -58,6 +91,7 @@ describe('INVITE flood while legitimate calls go on', () => {
   let uas: SippUasHandle | undefined;
   let d: PalisadeHandle | undefined;
   let port = 0;
+  let tcpPort = 0;
   let singleFlood: FloodResult | undefined;
   const clients: SipClient[] = [];
 
@@ -68,6 +102,7 @@ describe('INVITE flood while legitimate calls go on', () => {
     const l = (await d.listeners()).find((x) => x.id === 'udp');
     assert.ok(l);
     port = l.port;
+    tcpPort = (await d.listeners()).find((x) => x.id === 'tcp')?.port ?? 0;
   };
 
   before(async () => {
@@ -160,6 +195,15 @@ describe('INVITE flood while legitimate calls go on', () => {
     assert.equal(total, LEGIT_CALLS, explain(calls));
     assert.ok(calls.successful >= Math.ceil(LEGIT_CALLS * 0.999), explain(calls));
     assert.equal(bans.has(PUBLIC), false, 'the legitimate phone is not banned');
+  });
+
+  test('a banned source gets no TCP service either: its connection is closed without an answer', T, async () => {
+    assert.ok(d);
+    const banned = await tcpProbe('127.0.0.90', tcpPort, 1000);
+    assert.equal(banned.data, '', 'no answer to a banned source over TCP');
+    assert.equal(banned.closed, true, 'the connection of a banned source is closed');
+    const fresh = await tcpProbe('127.0.0.92', tcpPort, 1000);
+    assert.match(fresh.data, /^SIP\/2\.0 \d{3} /, 'another source is answered over TCP');
   });
 
   test('bans persist across a restart on the same dataDir', T, async () => {
