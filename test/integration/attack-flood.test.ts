@@ -257,7 +257,7 @@ describe('INVITE flood while legitimate calls go on', () => {
       await delay(600);
       // Effect latency: from the command's return to the first probe of the unanswered run that follows.
       const afterAdd = sent.filter((s) => s.at >= added - 200 && s.at < added + 400);
-      const firstDead = afterAdd.findIndex((s, i) => afterAdd.slice(i).every((x) => !x.answered));
+      const firstDead = afterAdd.findIndex((_s, i) => afterAdd.slice(i).every((x) => !x.answered));
       assert.ok(firstDead >= 0, 'probes stop being answered after bans add');
       const addLatency = Math.max(0, (afterAdd[firstDead]?.at ?? added) - added);
       t.diagnostic(`bans add: CLI ${Math.round(added - cliAdd0)} ms, effect ${addLatency.toFixed(1)} ms after it returned`);
