@@ -150,6 +150,11 @@ function u32(b: Uint8Array, o: number): number {
   return (((b[o] as number) << 24) | ((b[o + 1] as number) << 16) | ((b[o + 2] as number) << 8) | (b[o + 3] as number)) >>> 0;
 }
 
+/** Big-endian 32 bits as a signed integer (never boxed, see crc32Int). */
+function i32(b: Uint8Array, o: number): number {
+  return ((b[o] as number) << 24) | ((b[o + 1] as number) << 16) | ((b[o + 2] as number) << 8) | (b[o + 3] as number);
+}
+
 function putU16(b: Uint8Array, o: number, v: number): void {
   b[o] = (v >>> 8) & 0xff;
   b[o + 1] = v & 0xff;
@@ -324,17 +329,26 @@ const CRC_TABLE = (() => {
   return t;
 })();
 
-export function crc32(buf: Uint8Array, start: number, end: number): number {
+/**
+ * CRC-32 as a signed 32-bit integer. Hot-path values stay int32 on purpose: a uint32 above 2^31 returned from
+ * a call V8 does not inline is boxed into a heap number.
+ */
+function crc32Int(buf: Uint8Array, start: number, end: number): number {
   let c = -1;
   for (let i = start; i < end; i++) c = (CRC_TABLE[(c ^ (buf[i] as number)) & 0xff] as number) ^ (c >>> 8);
-  return (c ^ -1) >>> 0;
+  return c ^ -1;
+}
+
+/** CRC-32 of `buf[start..end)` as an unsigned number. */
+export function crc32(buf: Uint8Array, start: number, end: number): number {
+  return crc32Int(buf, start, end) >>> 0;
 }
 
 /** True when FINGERPRINT is present and matches (it is the last attribute, so the length field covers it). */
 export function verifyFingerprint(buf: Uint8Array, view: StunMessageView): boolean {
   const o = view.fingerprintOffset;
   if (o < 0) return false;
-  return (crc32(buf, 0, o) ^ STUN_FINGERPRINT_XOR) >>> 0 === u32(buf, o + 4);
+  return (crc32Int(buf, 0, o) ^ STUN_FINGERPRINT_XOR) === i32(buf, o + 4);
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -632,7 +646,7 @@ export function writeFingerprint(out: Uint8Array, pos: number): number {
   finishStun(out, pos + 8);
   putU16(out, pos, ATTR_FINGERPRINT);
   putU16(out, pos + 2, 4);
-  putU32(out, pos + 4, (crc32(out, 0, pos) ^ STUN_FINGERPRINT_XOR) >>> 0);
+  putU32(out, pos + 4, crc32Int(out, 0, pos) ^ STUN_FINGERPRINT_XOR);
   return pos + 8;
 }
 
