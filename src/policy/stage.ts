@@ -55,6 +55,8 @@ interface LedgerEntry {
 }
 
 export interface FraudStage extends Stage {
+  /** Always synchronous: no I/O in the decision. */
+  run(ctx: StageContext): Verdict;
   /** The proxy reports the end of a call this stage allowed (failed or cancelled: answeredMs 0). Idempotent. */
   callEnded(callId: string, answeredMs: number): void;
   readonly callsInProgress: number;

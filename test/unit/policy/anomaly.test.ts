@@ -39,7 +39,9 @@ function normalDay(dayStart: number, rand: () => number, subject = 'user:alice')
     for (let i = 0; i < n; i++) {
       const at = dayStart + h * HOUR + Math.floor(((i + rand()) / n) * HOUR);
       const abroad = rand() < 0.15;
-      const e164 = abroad ? `+331${String(Math.floor(rand() * 1e8)).padStart(8, '0')}` : `+4420${String(Math.floor(rand() * 1e8)).padStart(8, '0')}`;
+      const e164 = abroad
+        ? `+331${String(Math.floor(rand() * 1e8)).padStart(8, '0')}`
+        : `+4420${String(Math.floor(rand() * 1e8)).padStart(8, '0')}`;
       out.push({ kind: 'attempt', subject, at, callClass: abroad ? 'international' : 'national', e164, source: '198.51.100.7' });
       const durationMs = rand() < 0.1 ? 5000 : 60_000 + Math.floor(rand() * 600_000);
       out.push({ kind: 'end', subject, at: at + durationMs, durationMs, source: '198.51.100.7' });
@@ -80,7 +82,14 @@ describe('anomaly rules: a scripted attack fires', () => {
     const t0 = WEEK0 + 3 * HOUR; // 03:00 on a Monday
     const found: AnomalyFinding[] = [];
     for (let i = 1; i <= 8; i++) {
-      const f = det.observe({ kind: 'attempt', subject: 'user:alice', at: t0 + i * 5000, callClass: 'premium', e164: `+4490900000${i}`, source: '203.0.113.9' });
+      const f = det.observe({
+        kind: 'attempt',
+        subject: 'user:alice',
+        at: t0 + i * 5000,
+        callClass: 'premium',
+        e164: `+4490900000${i}`,
+        source: '203.0.113.9',
+      });
       if (i < 5) assert.deepEqual(f, [], `number ${i}`);
       found.push(...f);
     }
@@ -97,8 +106,12 @@ describe('anomaly rules: a scripted attack fires', () => {
     const det = createAnomalyDetector(rules);
     const found: AnomalyFinding[] = [];
     for (let i = 1; i <= 8; i++) {
-      found.push(...det.observe({ kind: 'attempt', subject: 'user:a', at: i * 11 * 60_000, callClass: 'premium', e164: `+4490900000${i}` }));
-      found.push(...det.observe({ kind: 'attempt', subject: 'user:a', at: i * 11 * 60_000 + 1, callClass: 'national', e164: `+44${i}0790000001` }));
+      found.push(
+        ...det.observe({ kind: 'attempt', subject: 'user:a', at: i * 11 * 60_000, callClass: 'premium', e164: `+4490900000${i}` }),
+      );
+      found.push(
+        ...det.observe({ kind: 'attempt', subject: 'user:a', at: i * 11 * 60_000 + 1, callClass: 'national', e164: `+44${i}0790000001` }),
+      );
     }
     assert.deepEqual(found, []);
   });
@@ -108,7 +121,8 @@ describe('anomaly rules: a scripted attack fires', () => {
     const t0 = WEEK0;
     for (let i = 0; i < 20; i++) assert.deepEqual(det.observe({ kind: 'end', subject: 'user:a', at: t0 + i * 1000, durationMs: 0 }), []);
     const found: AnomalyFinding[] = [];
-    for (let i = 0; i < 6; i++) found.push(...det.observe({ kind: 'end', subject: 'user:a', at: t0 + 30_000 + i * 20_000, durationMs: 3000 }));
+    for (let i = 0; i < 6; i++)
+      found.push(...det.observe({ kind: 'end', subject: 'user:a', at: t0 + 30_000 + i * 20_000, durationMs: 3000 }));
     assert.equal(found.length, 1);
     assert.equal(found[0]?.rule, 'short_calls');
     assert.equal(found[0]?.action.kind, 'alert');
@@ -120,7 +134,15 @@ describe('anomaly rules: a scripted attack fires', () => {
     const monday10 = WEEK0 + 21 * DAY + 10 * HOUR;
     const found: AnomalyFinding[] = [];
     for (let i = 0; i < 40; i++) {
-      found.push(...det.observe({ kind: 'attempt', subject: 'user:alice', at: monday10 + i * 60_000, callClass: 'national', e164: `+4420${7000 + i * 137}1234` }));
+      found.push(
+        ...det.observe({
+          kind: 'attempt',
+          subject: 'user:alice',
+          at: monday10 + i * 60_000,
+          callClass: 'national',
+          e164: `+4420${7000 + i * 137}1234`,
+        }),
+      );
     }
     assert.equal(found.length, 1);
     assert.equal(found[0]?.rule, 'baseline');
@@ -129,26 +151,48 @@ describe('anomaly rules: a scripted attack fires', () => {
     const cold = createAnomalyDetector(rules);
     const coldFound: AnomalyFinding[] = [];
     for (let i = 0; i < 40; i++) {
-      coldFound.push(...cold.observe({ kind: 'attempt', subject: 'user:new', at: monday10 + i * 60_000, callClass: 'national', e164: `+4420${7000 + i * 137}1234` }));
+      coldFound.push(
+        ...cold.observe({
+          kind: 'attempt',
+          subject: 'user:new',
+          at: monday10 + i * 60_000,
+          callClass: 'national',
+          e164: `+4420${7000 + i * 137}1234`,
+        }),
+      );
     }
-    assert.deepEqual(coldFound.filter((f) => f.rule === 'baseline'), []);
+    assert.deepEqual(
+      coldFound.filter((f) => f.rule === 'baseline'),
+      [],
+    );
   });
 
   it('an international call at 03:00 from a 9-to-5 caller bans the source', () => {
     const rand = rng(9);
     const { det } = feed(history(3, rand));
     const at = WEEK0 + 22 * DAY + 3 * HOUR;
-    const f = det.observe({ kind: 'attempt', subject: 'user:alice', at, callClass: 'international', e164: '+33123456789', source: '203.0.113.9' });
+    const f = det.observe({
+      kind: 'attempt',
+      subject: 'user:alice',
+      at,
+      callClass: 'international',
+      e164: '+33123456789',
+      source: '203.0.113.9',
+    });
     assert.equal(f.length, 1);
     assert.equal(f[0]?.rule, 'unusual_hours');
     assert.deepEqual(f[0]?.action, { kind: 'ban_source', forMs: DAY });
     // A national call at the same hour is not this rule's business.
-    assert.deepEqual(det.observe({ kind: 'attempt', subject: 'user:alice', at: at + 1000, callClass: 'national', e164: '+442079460000' }), []);
+    assert.deepEqual(
+      det.observe({ kind: 'attempt', subject: 'user:alice', at: at + 1000, callClass: 'national', e164: '+442079460000' }),
+      [],
+    );
   });
 
   it('per-caller state is bounded', () => {
     const det = createAnomalyDetector(rules, { maxSubjects: 10 });
-    for (let i = 0; i < 25; i++) det.observe({ kind: 'attempt', subject: `user:${i}`, at: WEEK0, callClass: 'national', e164: '+442079460000' });
+    for (let i = 0; i < 25; i++)
+      det.observe({ kind: 'attempt', subject: `user:${i}`, at: WEEK0, callClass: 'national', e164: '+442079460000' });
     assert.equal(det.subjects, 10);
     assert.equal(det.evictions, 15);
   });

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { type CallFacts, decideCall, type DecisionRule } from '../../../src/policy/decide.ts';
+import { type CallFacts, type DecisionRule, decideCall } from '../../../src/policy/decide.ts';
 import { counterKeys } from '../../../src/policy/limits.ts';
 import { compile, fixedCounters, MONDAY_10_UTC, NO_COUNTERS } from './helpers.ts';
 
@@ -13,7 +13,10 @@ const policy = compile({
   ],
   defaults: { classes: ['internal', 'national', 'mobile'] },
   groups: {
-    sales: { classes: ['internal', 'national', 'mobile', 'international'], windows: [{ days: ['mon', 'tue', 'wed', 'thu', 'fri'], from: '08:00', to: '18:00', tz: 'Europe/London', classes: ['international'] }] },
+    sales: {
+      classes: ['internal', 'national', 'mobile', 'international'],
+      windows: [{ days: ['mon', 'tue', 'wed', 'thu', 'fri'], from: '08:00', to: '18:00', tz: 'Europe/London', classes: ['international'] }],
+    },
     us: { defaultRegion: 'US' },
   },
   users: { reception: { classes: ['internal'] }, cfo: { classes: ['internal', 'national', 'mobile', 'international', 'premium'] } },
@@ -40,7 +43,12 @@ describe('decideCall', () => {
     ['premium for sales', { user: 'sue', groups: ['sales'], dialled: '09098790000' }, 'deny', 'class_not_allowed'],
     ['IRSF destination even for the CFO', { user: 'cfo', dialled: '+88216123456' }, 'deny', 'destination'],
     ['unknown-type range denied by a type rule', { user: 'bob', dialled: '+44909000001' }, 'deny', 'destination'],
-    ['a US group dials a national US number in national format', { user: 'joe', groups: ['us'], dialled: '(201) 555-0123' }, 'allow', 'allowed'],
+    [
+      'a US group dials a national US number in national format',
+      { user: 'joe', groups: ['us'], dialled: '(201) 555-0123' },
+      'allow',
+      'allowed',
+    ],
     ['…the same digits from a GB user are a London number (020 1555 0123)', { user: 'bob', dialled: '(201) 555-0123' }, 'allow', 'allowed'],
     ['trunk calls abroad', { trunk: 'carrier', dialled: '+33123456789' }, 'allow', 'allowed'],
     ['anonymous gets the defaults', { dialled: '02079460000' }, 'allow', 'allowed'],

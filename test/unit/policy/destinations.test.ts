@@ -1,6 +1,11 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { BUILTIN_FRAUD_DESTINATIONS, compileDestinations, type DestinationRule, matchDestination } from '../../../src/policy/destinations.ts';
+import {
+  BUILTIN_FRAUD_DESTINATIONS,
+  compileDestinations,
+  type DestinationRule,
+  matchDestination,
+} from '../../../src/policy/destinations.ts';
 import { classifyDialled } from '../../../src/policy/number.ts';
 import { plan } from './helpers.ts';
 

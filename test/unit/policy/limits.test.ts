@@ -25,7 +25,9 @@ const policy: LimitsPolicy = {
 
 describe('checkLimits (pure, over snapshots)', () => {
   const zero = { subjectConcurrent: 0, globalConcurrent: 0, subjectAttemptsLastMinute: 0, subjectClassMs: 0, globalClassMs: 0 };
-  const cases: ReadonlyArray<[string, Partial<typeof zero>, 'national' | 'international' | 'premium', string | undefined, number | undefined]> = [
+  const cases: ReadonlyArray<
+    [string, Partial<typeof zero>, 'national' | 'international' | 'premium', string | undefined, number | undefined]
+  > = [
     ['idle', {}, 'national', undefined, undefined],
     ['user concurrency reached', { subjectConcurrent: 2 }, 'national', 'concurrent', undefined],
     ['global concurrency reached', { subjectConcurrent: 1, globalConcurrent: 5 }, 'national', 'concurrent_global', undefined],

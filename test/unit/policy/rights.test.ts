@@ -33,7 +33,9 @@ const N = {
 } as const;
 
 describe('rights per class, user, group and trunk', () => {
-  const cases: ReadonlyArray<[who: string, facts: { user?: string; groups?: string[]; trunk?: string }, dialled: keyof typeof N, result: string | undefined]> = [
+  const cases: ReadonlyArray<
+    [who: string, facts: { user?: string; groups?: string[]; trunk?: string }, dialled: keyof typeof N, result: string | undefined]
+  > = [
     ['default user: national', { user: 'bob' }, 'national', undefined],
     ['default user: mobile', { user: 'bob' }, 'mobile', undefined],
     ['default user: internal', { user: 'bob' }, 'internal', undefined],
@@ -45,7 +47,12 @@ describe('rights per class, user, group and trunk', () => {
     ['intl group: US not in its countries', { user: 'eve', groups: ['intl'] }, 'us', 'country_not_allowed'],
     ['intl group: a non-geographic code has no country', { user: 'eve', groups: ['intl'] }, 'satellite', 'country_not_allowed'],
     ['intl + world groups: union means anywhere', { user: 'eve', groups: ['intl', 'world'] }, 'us', undefined],
-    ['premium group alone: national falls back to… nothing (group classes replace defaults)', { user: 'pat', groups: ['premium'] }, 'national', 'class_not_allowed'],
+    [
+      'premium group alone: national falls back to… nothing (group classes replace defaults)',
+      { user: 'pat', groups: ['premium'] },
+      'national',
+      'class_not_allowed',
+    ],
     ['premium group: premium allowed', { user: 'pat', groups: ['premium'] }, 'premium', undefined],
     ['unknown group: defaults', { user: 'eve', groups: ['nope'] }, 'national', undefined],
     ['ceo: premium', { user: 'ceo' }, 'premium', undefined],

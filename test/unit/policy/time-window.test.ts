@@ -61,8 +61,18 @@ describe('window shapes', () => {
     ['weekend day closed', OFFICE_LONDON, Date.UTC(2026, 10, 29, 10), false],
     ['end is exclusive', OFFICE_LONDON, Date.UTC(2026, 10, 30, 18), false],
     ['overnight, evening part', { days: ['fri'], from: '22:00', to: '06:00', tz: 'UTC' }, Date.UTC(2026, 10, 27, 23), true],
-    ['overnight, morning part belongs to the day before', { days: ['fri'], from: '22:00', to: '06:00', tz: 'UTC' }, Date.UTC(2026, 10, 28, 5), true],
-    ['overnight, morning of the listed day is outside', { days: ['fri'], from: '22:00', to: '06:00', tz: 'UTC' }, Date.UTC(2026, 10, 27, 5), false],
+    [
+      'overnight, morning part belongs to the day before',
+      { days: ['fri'], from: '22:00', to: '06:00', tz: 'UTC' },
+      Date.UTC(2026, 10, 28, 5),
+      true,
+    ],
+    [
+      'overnight, morning of the listed day is outside',
+      { days: ['fri'], from: '22:00', to: '06:00', tz: 'UTC' },
+      Date.UTC(2026, 10, 27, 5),
+      false,
+    ],
     ['from = to is the whole day', { days: ['sun'], from: '00:00', to: '00:00', tz: 'UTC' }, Date.UTC(2026, 10, 29, 13), true],
     ['unknown zone grants nothing', { days: ['mon'], from: '00:00', to: '24:00', tz: 'Nowhere/City' }, Date.UTC(2026, 10, 30, 10), false],
   ];
