@@ -256,6 +256,11 @@ function resolvePaths(p: Policy, baseDir: string): void {
   p.node.dataDir = resolve(baseDir, p.node.dataDir);
   for (const l of p.listeners) resolveTlsPaths(l.tls, baseDir);
   resolveTlsPaths(p.pbx.listen.tls, baseDir);
+  // Secret files read later (HTTP credential backend token) resolve like every other path: against the policy file.
+  const token = p.auth.http?.token;
+  if (p.auth.http && token !== undefined && typeof token === 'object' && 'file' in token) {
+    p.auth.http.token = { file: resolve(baseDir, token.file) };
+  }
 }
 
 /** Freezes an object graph in place (plain objects and arrays) and returns it. */

@@ -181,8 +181,8 @@ before(async () => {
   });
   dir = mkdtempSync(join(tmpdir(), 'palisade-authhttp-'));
   mkdirSync(join(dir, 'data'));
-  // The token comes from a file (relative to dataDir); the users file does not exist: users live in the backend.
-  writeFileSync(join(dir, 'data', 'backend.token'), `${TOKEN}\n`, { mode: 0o600 });
+  // The token comes from a file (relative to the policy file, like every path in it); no users file: users live in the backend.
+  writeFileSync(join(dir, 'backend.token'), `${TOKEN}\n`, { mode: 0o600 });
   writeFileSync(
     join(dir, 'palisade.yaml'),
     `
