@@ -315,7 +315,7 @@ class DefaultMediaControl implements MediaControl {
         await this.shedIdle(FD_SHED_LEGS);
       } else {
         // The pair that failed is likely held by someone else for a while, and so are its neighbours.
-        this.pool.skip(randomInt(0, BIND_SKIP_MAX + 1));
+        this.pool.rotate(randomInt(0, BIND_SKIP_MAX + 1));
       }
     }
     this.failures.bind++;

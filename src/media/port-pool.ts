@@ -119,7 +119,7 @@ export class PortPool {
    * Moves up to `n` free pairs from the front of the line to its back. After a bind failure the next pairs in line
    * are likely held by the same other process (ranges are taken in blocks); this jumps past them. O(n).
    */
-  skip(n: number): void {
+  rotate(n: number): void {
     this.drainQuarantine();
     const k = Math.min(Math.max(0, Math.floor(n)), this.freeCount);
     for (let i = 0; i < k; i++) {

@@ -50,16 +50,16 @@ describe('PortPool', () => {
     assert.equal(neg.acquire(), 40006);
   });
 
-  it('skip() moves free pairs to the back of the line, never handing out a pair twice', () => {
+  it('rotate() moves free pairs to the back of the line, never handing out a pair twice', () => {
     const pool = new PortPool({ portMin: 40000, portMax: 40009, clock: new ManualClock(), quarantineMs: 0 });
     assert.equal(pool.acquire(), 40000);
-    pool.skip(2); // 40002 and 40004 to the back
+    pool.rotate(2); // 40002 and 40004 to the back
     assert.deepEqual([pool.acquire(), pool.acquire(), pool.acquire(), pool.acquire()], [40006, 40008, 40002, 40004]);
-    pool.skip(10); // nothing free: no-op
+    pool.rotate(10); // nothing free: no-op
     assert.equal(pool.acquire(), -1);
     pool.release(40004);
     pool.release(40008);
-    pool.skip(1);
+    pool.rotate(1);
     assert.deepEqual([pool.acquire(), pool.acquire(), pool.acquire()], [40008, 40004, -1]);
     assert.deepEqual(pool.stats(), { total: 5, free: 0, inUse: 5, quarantined: 0, badReleases: 0 });
   });
