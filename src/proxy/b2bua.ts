@@ -40,6 +40,8 @@ import {
 
 export const ALLOW = 'INVITE, ACK, CANCEL, BYE, OPTIONS, REGISTER, INFO, MESSAGE, SUBSCRIBE, NOTIFY, REFER, UPDATE, PRACK';
 const DIALOG_METHODS = new Set(['INVITE', 'SUBSCRIBE', 'REFER']);
+/** RFC 3261 §17.2.1: the server transaction sends 100 Trying if the TU has said nothing within 200 ms. */
+export const TRYING_DELAY_MS = 200;
 
 /** Media anchoring, as the proxy sees it. Returns the body to send on, or a status to refuse the offer with. */
 export interface MediaHook {
@@ -263,7 +265,13 @@ export class B2bua implements ClientTransactionUser {
       default:
         return assertNever(v, 'verdict');
     }
-    if (method === 'INVITE') this.respondLocal(st, 100, 'Trying');
+    // RFC 3261 §17.2.1: a 100 is owed only if nothing else has been sent within 200 ms. Most PBXs ring or answer
+    // sooner, so this saves a message per call; a slow PBX still stops the caller's retransmissions in time.
+    if (method === 'INVITE') {
+      this.deps.clock.setTimer(TRYING_DELAY_MS, () => {
+        if (st.state === 'proceeding' && !st.responded) this.respondLocal(st, 100, 'Trying');
+      });
+    }
 
     const toTag = req.to();
     if (!toTag.ok) return this.respondLocal(st, 400, 'Bad To');

@@ -50,6 +50,11 @@ export class ServerTransaction {
     return this.source.transport !== 'udp';
   }
 
+  /** Whether any response (provisional or final) has been sent. */
+  get responded(): boolean {
+    return this.lastResponse !== undefined;
+  }
+
   /** Sends a response through this transaction, driving §17.2.1 / §17.2.2 state changes. */
   respond(response: SipMessage): void {
     if (this.state === 'terminated' || this.state === 'confirmed') return;

@@ -186,8 +186,6 @@ function invite(callId: string, branch: string): string {
 test('a call passes through with the inside hidden from the client', async () => {
   client.inbox.length = 0;
   client.send(invite('call-1@client', 'z9hG4bK-c1'), publicPort, PUBLIC_IP);
-  const trying = await client.next((m) => m.startsWith('SIP/2.0 100'));
-  assert.match(trying, /received=127\.0\.0\.1|rport=\d+/);
   const inv = await pbx
     .next((m) => m.startsWith('INVITE'))
     .catch((e: Error) => {
@@ -199,6 +197,8 @@ test('a call passes through with the inside hidden from the client', async () =>
   assert.match(inv, new RegExp(`X-Palisade-Source: udp ${PUBLIC_IP.replace(/\./g, '\\.')}:${client.port}`));
   const ok = await client.next((m) => m.startsWith('SIP/2.0 200'));
   assert.equal(header(ok, 'Call-ID'), 'call-1@client');
+  assert.match(header(ok, 'Via') ?? '', new RegExp(`rport=${client.port}`), 'RFC 3581: rport filled in');
+  assert.equal(client.inbox.filter((m) => m.startsWith('SIP/2.0 100')).length, 0, 'no 100 when the PBX rang within 200 ms');
   assert.match(header(ok, 'To') ?? '', /tag=pbxtag1/);
   for (const leak of [PBX_IP, INSIDE_IP, String(pbx.port), '10.9.9.9', 'Asterisk', header(inv, 'Call-ID') ?? 'x']) {
     assert.ok(!ok.includes(leak), `200 OK leaks ${leak}`);
@@ -229,6 +229,19 @@ test('a call passes through with the inside hidden from the client', async () =>
   const byeOk = await client.next((m) => m.startsWith('SIP/2.0 200') && /BYE/.test(header(m, 'CSeq') ?? ''));
   assert.equal(header(byeOk, 'Call-ID'), 'call-1@client');
   assert.equal(daemon.status().dialogs, 0);
+});
+
+test('a PBX slower than 200 ms: the caller gets 100 Trying in time (RFC 3261 §17.2.1)', async () => {
+  pbx.reset();
+  pbx.sock.once('message', () => {}); // the PBX stays silent for this INVITE
+  client.inbox.length = 0;
+  const sent = Date.now();
+  client.send(invite('call-slow@client', 'z9hG4bK-slow'), publicPort, PUBLIC_IP);
+  const trying = await client.next((m) => m.startsWith('SIP/2.0 100') && m.includes('call-slow@client'), 1000);
+  const after = Date.now() - sent;
+  assert.ok(after >= 150 && after < 450, `100 after ${after} ms`);
+  assert.match(trying, /rport=\d+/);
+  autoAnswer(pbx, { answer: true });
 });
 
 test('a retransmitted INVITE is absorbed, not forwarded twice', async () => {
