@@ -11,9 +11,7 @@ export function countOut(metrics: Metrics, bytes: Buffer, target: Target, pbxLis
     const sp = bytes.indexOf(32);
     if (sp > 0 && sp < 20) method = bytes.toString('latin1', 0, sp);
   } else {
-    const head = bytes.toString('latin1', 0, Math.min(bytes.length, 2048));
-    const m = /\r\n(?:CSeq|cseq|CSEQ)\s*:\s*\d+\s+([A-Za-z]+)/.exec(head);
-    if (m?.[1]) method = m[1];
+    method = cseqMethod(bytes);
   }
   metrics.countSipMessage({
     method: methodLabel(method),
@@ -22,4 +20,20 @@ export function countOut(metrics: Metrics, bytes: Buffer, target: Target, pbxLis
     side: target.listenerId === pbxListenerId ? 'pbx' : 'public',
     kind: isResponse ? 'response' : 'request',
   });
+}
+
+const CSEQ = Buffer.from('\r\nCSeq:', 'latin1');
+
+/** Method of the CSeq header, found with a native byte search (no string copy of the message). */
+function cseqMethod(bytes: Buffer): string {
+  const at = bytes.indexOf(CSEQ);
+  if (at < 0 || at > 4096) return 'other';
+  let i = at + CSEQ.length;
+  const end = Math.min(bytes.length, i + 48);
+  while (i < end && (bytes[i] === 0x20 || bytes[i] === 0x09)) i++;
+  while (i < end && (bytes[i] as number) >= 0x30 && (bytes[i] as number) <= 0x39) i++;
+  while (i < end && (bytes[i] === 0x20 || bytes[i] === 0x09)) i++;
+  const start = i;
+  while (i < end && (bytes[i] as number) > 0x20) i++;
+  return i > start ? bytes.toString('latin1', start, i) : 'other';
 }
