@@ -194,7 +194,7 @@ describe('SIP over WSS through Palisade', { timeout: 30_000 }, () => {
   });
 
   it('every frame is one SIP message and no header reveals the inside', () => {
-    assert.ok(client.frames.length >= 8, `frames received: ${client.frames.length}`);
+    assert.ok(client.frames.length >= 7, `frames received: ${client.frames.length}`); // no 100 Trying: the scripted PBX answers within 200 ms
     for (const f of client.frames) {
       assert.match(firstLine(f), /^(SIP\/2\.0 \d{3} |[A-Z]+ \S+ SIP\/2\.0$)/, 'frame starts with a SIP start line');
       const end = f.indexOf('\r\n\r\n');
