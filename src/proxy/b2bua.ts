@@ -8,115 +8,26 @@
  * so the PBX can call the phone over the phone's own flow.
  */
 import { assertNever } from '../core/assert-never.ts';
-import type { Clock } from '../core/clock.ts';
-import type { Logger } from '../core/log.ts';
 import { isStreamTransport, unmapIPv4 } from '../core/net.ts';
-import type { Pipeline, PipelineResult, RequestFacts } from '../pipeline/stage.ts';
+import type { PipelineResult, RequestFacts } from '../pipeline/stage.ts';
 import { buildResponseTo, createRequest } from '../sip/build.ts';
-import type { SipMessage, Via } from '../sip/types.ts';
-import type { ListenerInfo, Source, Target } from '../transport/types.ts';
+import type { SipMessage } from '../sip/types.ts';
+import type { Source, Target } from '../transport/types.ts';
 import { type Call, CallTable, type Leg, otherSide, type Side } from './calls.ts';
-import type { PbxPool, PbxState } from './pbx-pool.ts';
+import { buildNon2xxAck, LegBuilder, replyTarget } from './leg-builder.ts';
+import type { PbxState } from './pbx-pool.ts';
 import { RegistrationStore } from './registrations.ts';
-import {
-  contactFor,
-  derivedId,
-  INSIDE_REVEALING_HEADERS,
-  isAddressedToUs,
-  newBranch,
-  newId,
-  scrubHeaders,
-  stampReceived,
-  viaFor,
-} from './topology.ts';
-import {
-  type ClientTransaction,
-  type ClientTransactionUser,
-  type ServerTransaction,
-  serverKey,
-  type TimerConfig,
-  TransactionLayer,
-} from './transaction.ts';
+import { derivedId, isAddressedToUs, newId } from './topology.ts';
+import { type ClientTransaction, type ClientTransactionUser, type ServerTransaction, serverKey, TransactionLayer } from './transaction.ts';
+import { isRefusal, type ProxyCounters, type ProxyDeps, type ProxySettings } from './types.ts';
+
+export { replyTarget } from './leg-builder.ts';
+export { type MediaHook, type ProxyCounters, type ProxyDeps, type ProxySettings, passthroughMedia } from './types.ts';
 
 export const ALLOW = 'INVITE, ACK, CANCEL, BYE, OPTIONS, REGISTER, INFO, MESSAGE, SUBSCRIBE, NOTIFY, REFER, UPDATE, PRACK';
 const DIALOG_METHODS = new Set(['INVITE', 'SUBSCRIBE', 'REFER']);
 /** RFC 3261 §17.2.1: the server transaction sends 100 Trying if the TU has said nothing within 200 ms. */
 export const TRYING_DELAY_MS = 200;
-
-/** Media anchoring, as the proxy sees it. Returns the body to send on, or a status to refuse the offer with. */
-export interface MediaHook {
-  /** Allocates relay ports for a call's first SDP; a Promise when that needs I/O, undefined when nothing to do. */
-  prepare(call: Call, body: Buffer, contentType: string | undefined): Promise<boolean> | undefined;
-  rewrite(
-    call: Call,
-    from: Side,
-    body: Buffer,
-    contentType: string | undefined,
-  ): { ok: true; body: Buffer } | { ok: false; status: number; reason: string };
-  release(call: Call): void;
-}
-
-export const passthroughMedia: MediaHook = {
-  prepare: () => undefined,
-  rewrite: (_c, _f, body) => ({ ok: true, body }),
-  release: () => {},
-};
-
-export interface ProxySettings {
-  readonly timers: TimerConfig;
-  readonly maxTransactions: number;
-  readonly maxDialogs: number;
-  readonly maxRegistrations: number;
-  readonly minExpires: number;
-  readonly maxExpires: number;
-  readonly sourceHeader: string;
-  readonly retryAfterSeconds: number;
-  readonly stripHeaders: readonly string[];
-  /** Hosts and domains that are Palisade itself (OPTIONS to these are answered here). */
-  readonly localHosts: ReadonlySet<string>;
-  /** Probe timeout: a PBX that has not answered a request by then is failed over. */
-  readonly pbxResponseTimeoutMs: number;
-  readonly serverHeader: string;
-  /** palisade: Palisade authenticated the public side (credentials stop here, identity asserted); pbx: pass through. */
-  readonly authMode: 'palisade' | 'pbx';
-  /** Host part of asserted identities. */
-  readonly identityDomain: string;
-}
-
-export interface ProxyCounters {
-  requestsIn: number;
-  responsesIn: number;
-  repliesLocal: number;
-  dropped: number;
-  noPbx503: number;
-  failovers: number;
-  unknownPbxSource: number;
-  staleResponses: number;
-}
-
-export interface ProxyDeps {
-  readonly clock: Clock;
-  readonly logger: Logger;
-  readonly send: (target: Target, bytes: Buffer) => boolean;
-  readonly listeners: () => readonly ListenerInfo[];
-  readonly pool: PbxPool;
-  readonly media: MediaHook;
-  readonly secret: Buffer;
-  readonly isConnectionOpen: (connectionId: number) => boolean;
-  readonly pipeline: Pipeline;
-  /** The PBX refused credentials a public-side client sent (auth.mode pbx): a failed attempt, for bans. */
-  readonly onCredentialsRefusedByPbx?: (source: Source, user: string | undefined) => void;
-}
-
-/** A request Palisade will not pass on, and what to answer instead. */
-interface Refusal {
-  readonly status: number;
-  readonly reason: string;
-}
-
-function isRefusal(x: SipMessage | Refusal): x is Refusal {
-  return !('serialize' in x);
-}
 
 interface ServerCtx {
   call: Call;
@@ -148,6 +59,7 @@ export class B2bua implements ClientTransactionUser {
   settings: ProxySettings;
   draining = false;
   private readonly deps: ProxyDeps;
+  private readonly builder: LegBuilder;
 
   constructor(settings: ProxySettings, deps: ProxyDeps) {
     this.settings = settings;
@@ -162,6 +74,7 @@ export class B2bua implements ClientTransactionUser {
     this.calls = new CallTable(settings.maxDialogs + settings.maxRegistrations);
     this.calls.onEvict = (c) => deps.media.release(c);
     this.registrations = new RegistrationStore(settings.maxRegistrations, deps.secret);
+    this.builder = new LegBuilder(() => this.settings, deps, this.registrations);
   }
 
   reconfigure(settings: ProxySettings): void {
@@ -291,7 +204,7 @@ export class B2bua implements ClientTransactionUser {
       this.counters.noPbx503++;
       return this.respondLocal(st, 503, 'Service Unavailable', [['Retry-After', String(this.settings.retryAfterSeconds)]]);
     }
-    const pbxListener = this.pbxListener();
+    const pbxListener = this.builder.pbxListener();
     if (!pbxListener) return this.respondLocal(st, 500, 'Server Internal Error');
     const outsideCallId = req.callId() as string;
     const now = this.deps.clock.now();
@@ -354,7 +267,7 @@ export class B2bua implements ClientTransactionUser {
     const call = ctx.call;
     call.pbxName = target.config.name;
     call.legs.pbx.flow = target.target;
-    const out = ctx.outgoing ?? this.buildOutgoing(req, call, 'public', 'pbx', ctx.st.source);
+    const out = ctx.outgoing ?? this.builder.buildOutgoing(req, call, 'public', 'pbx', ctx.st.source);
     if (!out) return this.finishWithLocal(ctx, 500, 'Server Internal Error');
     if (isRefusal(out)) return this.finishWithLocal(ctx, out.status, out.reason);
     ctx.outgoing = out;
@@ -398,7 +311,7 @@ export class B2bua implements ClientTransactionUser {
     };
     st.userData = ctx;
     this.withMedia(call, req, () => {
-      const out = this.buildOutgoing(req, call, 'pbx', 'public', st.source, binding.contactUri, binding.aor);
+      const out = this.builder.buildOutgoing(req, call, 'pbx', 'public', st.source, binding.contactUri, binding.aor);
       if (!out) return this.finishWithLocal(ctx, 500, 'Server Internal Error');
       if (isRefusal(out)) return this.finishWithLocal(ctx, out.status, out.reason);
       this.startClient(ctx, out, call.legs.public, undefined);
@@ -422,7 +335,7 @@ export class B2bua implements ClientTransactionUser {
     };
     st.userData = ctx;
     this.withMedia(call, req, () => {
-      const out = this.buildOutgoing(req, call, side, to, st.source);
+      const out = this.builder.buildOutgoing(req, call, side, to, st.source);
       if (!out) return this.respondLocal(st, 500, 'Server Internal Error');
       if (isRefusal(out)) return this.respondLocal(st, out.status, out.reason);
       const leg = call.legs[to];
@@ -438,7 +351,7 @@ export class B2bua implements ClientTransactionUser {
       return; // stray ACK: nothing to answer (§17.2.3)
     }
     const to = otherSide(side);
-    const out = this.buildOutgoing(req, call, side, to, source);
+    const out = this.builder.buildOutgoing(req, call, side, to, source);
     if (!out || isRefusal(out)) {
       this.counters.dropped++;
       return;
@@ -540,7 +453,7 @@ export class B2bua implements ClientTransactionUser {
     }
     if (method === 'REGISTER' && from === 'pbx' && status >= 200 && status < 300) this.onRegisterOk(ctx, resp);
     if (from === 'pbx' && ctx.side === 'public' && (status === 401 || status === 407 || status === 403)) this.noteRefusedCredentials(ctx);
-    const out = this.buildResponse(resp, ctx, from);
+    const out = this.builder.buildResponse(resp, ctx.call, ctx.st, ctx.side, from);
     if (!out) return;
     if (ctx.st.state === 'accepted' && status >= 200 && status < 300) {
       // RFC 6026: a 2xx retransmission from downstream is passed on to the caller directly.
@@ -639,172 +552,6 @@ export class B2bua implements ClientTransactionUser {
     return cs.value.map((c) => c.uri.user ?? '').filter((t) => t !== '');
   }
 
-  // ---------------------------------------------------------------- message construction
-
-  /**
-   * Re-issues `req` from side `from` on side `to`: new Via, Call-ID and Contact, route set of the target leg,
-   * inside details scrubbed. Returns undefined (after answering) when the body cannot be accepted.
-   */
-  private buildOutgoing(
-    req: SipMessage,
-    call: Call,
-    from: Side,
-    to: Side,
-    source: Source,
-    requestUri?: string,
-    aor?: string,
-  ): SipMessage | Refusal | undefined {
-    const out = req.clone();
-    const leg = call.legs[to];
-    const listener = to === 'pbx' ? this.pbxListener() : this.publicListenerFor(leg.flow);
-    if (!listener) return undefined;
-    const method = req.method ?? '';
-    const initial =
-      requestUri !== undefined ||
-      leg.remoteTarget === undefined ||
-      !(req.to().ok && (req.to() as { ok: true; value: { tag: string | undefined } }).value.tag);
-    if (requestUri !== undefined) out.setRequestUri(requestUri);
-    else if (!initial && leg.remoteTarget) out.setRequestUri(leg.remoteTarget);
-    out.remove('via');
-    out.remove('record-route');
-    out.remove('route');
-    out.remove('path');
-    out.prepend('Via', viaFor(listener, method === 'ACK' || method === 'CANCEL' ? newBranch() : newBranch()));
-    if (!initial && leg.routeSet.length > 0) out.set('Route', leg.routeSet);
-    out.set('Call-ID', leg.callId);
-    const cseq = req.cseq();
-    if (cseq.ok && leg.cseqOffset !== 0 && method !== 'ACK' && method !== 'CANCEL')
-      out.set('CSeq', `${cseq.value.seq + leg.cseqOffset} ${cseq.value.method}`);
-    const mf = req.maxForwards();
-    out.set('Max-Forwards', String(mf.ok && mf.value !== undefined ? Math.max(0, mf.value - 1) : 70));
-    for (const h of this.settings.stripHeaders) out.remove(h);
-    if (method === 'REGISTER' && to === 'pbx') {
-      if (!this.rewriteRegisterContacts(out, req, source, listener)) return { status: 400, reason: 'Bad To' };
-    } else if (out.has('contact')) {
-      out.set('Contact', contactFor(listener, call.id));
-    }
-    if (to === 'pbx') {
-      if (this.settings.sourceHeader) out.set(this.settings.sourceHeader, `${source.transport} ${source.address}:${source.port}`);
-      if (from === 'public') this.assertIdentity(out, call);
-    } else {
-      if (this.settings.sourceHeader) out.remove(this.settings.sourceHeader);
-      for (const h of INSIDE_REVEALING_HEADERS) out.remove(h);
-      if (aor !== undefined) rewriteToUri(out, aor);
-      scrubHeaders(out, this.insideHosts(), listener.advertiseHost);
-    }
-    if (req.body.length > 0) {
-      const r = this.deps.media.rewrite(call, from, req.body, req.get('content-type'));
-      if (!r.ok) return { status: r.status, reason: r.reason };
-      if (r.body !== req.body) out.setBody(r.body, req.get('content-type'));
-    }
-    return out;
-  }
-
-  /**
-   * RFC 3325: an identity asserted by an untrusted source is removed; when Palisade authenticated the caller it
-   * asserts that identity itself, and the credentials (for Palisade's realm) stop here.
-   */
-  private assertIdentity(out: SipMessage, call: Call): void {
-    if (call.trustedPeer !== undefined) return; // a trusted trunk's own assertion stands
-    out.remove('p-asserted-identity');
-    out.remove('p-preferred-identity');
-    out.remove('remote-party-id');
-    if (this.settings.authMode !== 'palisade') return;
-    out.remove('authorization');
-    out.remove('proxy-authorization');
-    if (call.identity !== undefined) out.set('P-Asserted-Identity', `<sip:${call.identity}@${this.settings.identityDomain}>`);
-  }
-
-  /** REGISTER toward the PBX: each phone Contact becomes a Palisade token Contact; the binding remembers the flow. */
-  private rewriteRegisterContacts(out: SipMessage, req: SipMessage, source: Source, listener: ListenerInfo): boolean {
-    const contacts = req.contacts();
-    if (!contacts.ok) return true;
-    const to = req.to();
-    if (!to.ok) return false;
-    const aor = to.value.uri.raw;
-    const hdrExpires = req.expires();
-    const values: string[] = [];
-    for (const c of contacts.value) {
-      if (c.star) {
-        values.push('*');
-        continue;
-      }
-      const token = this.registrations.tokenFor(aor, c.uri.raw);
-      this.registrations.upsert({ token, aor, contactUri: c.uri.raw, contactRaw: c.raw, flow: replyTarget(source), expiresAt: 0 });
-      const asked = c.expires ?? hdrExpires ?? this.settings.maxExpires;
-      const clamped = asked === 0 ? 0 : Math.min(this.settings.maxExpires, Math.max(this.settings.minExpires, asked));
-      values.push(`${contactFor(listener, token)};expires=${clamped}`);
-    }
-    if (values.length > 0) out.set('Contact', values);
-    else out.remove('contact');
-    if (hdrExpires !== undefined) out.remove('expires');
-    return true;
-  }
-
-  /** Maps a response from side `from` back onto the server transaction on the other side. */
-  private buildResponse(resp: SipMessage, ctx: ServerCtx, from: Side): SipMessage | undefined {
-    const toSide = ctx.side;
-    const out = resp.clone();
-    const req = ctx.st.request;
-    out.set('Via', this.clientVias(req, ctx.st.source));
-    out.set('Call-ID', req.callId() ?? '');
-    const cseq = req.cseq();
-    if (cseq.ok) out.set('CSeq', `${cseq.value.seq} ${cseq.value.method}`);
-    out.remove('record-route');
-    out.remove('route');
-    out.remove('path');
-    out.remove('service-route');
-    for (const h of this.settings.stripHeaders) out.remove(h);
-    const listener = toSide === 'pbx' ? this.pbxListener() : this.publicListenerFor(replyTarget(ctx.st.source));
-    if (!listener) return undefined;
-    const method = req.method ?? '';
-    const status = resp.status ?? 0;
-    if (out.has('contact')) {
-      if (method === 'REGISTER' && toSide === 'public') this.mapRegisterResponseContacts(out, resp);
-      else if (status >= 300 && status < 400)
-        out.remove('contact'); // a redirect would point inside
-      else out.set('Contact', contactFor(listener, ctx.call.id));
-    }
-    if (toSide === 'public') {
-      if (this.settings.sourceHeader) out.remove(this.settings.sourceHeader);
-      for (const h of INSIDE_REVEALING_HEADERS) out.remove(h);
-      scrubHeaders(out, this.insideHosts(), listener.advertiseHost);
-    }
-    if (this.settings.serverHeader) out.set('Server', this.settings.serverHeader);
-    if (resp.body.length > 0) {
-      const r = this.deps.media.rewrite(ctx.call, from, resp.body, resp.get('content-type'));
-      if (!r.ok) out.setBody(Buffer.alloc(0));
-      else if (r.body !== resp.body) out.setBody(r.body, resp.get('content-type'));
-    }
-    return out;
-  }
-
-  /** The registrar lists Palisade tokens; the phone must see its own Contact with the granted expiry. */
-  private mapRegisterResponseContacts(out: SipMessage, resp: SipMessage): void {
-    const cs = resp.contacts();
-    const values: string[] = [];
-    if (cs.ok) {
-      for (const c of cs.value) {
-        const b = c.uri.user ? this.registrations.peek(c.uri.user) : undefined;
-        if (!b) continue; // not one of ours: it would reveal the inside
-        const exp = c.expires ?? resp.expires();
-        values.push(exp !== undefined ? `<${b.contactUri}>;expires=${exp}` : `<${b.contactUri}>`);
-      }
-    }
-    if (values.length > 0) out.set('Contact', values);
-    else out.remove('contact');
-  }
-
-  /** The caller's Via list for a response, with received/rport stamped on the top entry (RFC 3581 §4). */
-  private clientVias(req: SipMessage, source: Source): string[] {
-    const vias = req.vias();
-    if (!vias.ok || vias.value.length === 0) return req.getAll('via');
-    const list = vias.value.map((v: Via) => v.raw);
-    const top = vias.value[0] as Via;
-    list[0] = stampReceived(top.raw, source.address, source.port, top.params.has('rport'), top.host);
-    return list;
-  }
-
   // ---------------------------------------------------------------- local answers
 
   private respondLocal(st: ServerTransaction, status: number, reason: string, extra: ReadonlyArray<readonly [string, string]> = []): void {
@@ -812,7 +559,7 @@ export class B2bua implements ClientTransactionUser {
     const headers: Array<readonly [string, string]> = [...extra];
     if (this.settings.serverHeader) headers.push(['Server', this.settings.serverHeader]);
     const resp = buildResponseTo(st.request, status, reason, headers, toTag);
-    resp.set('Via', this.clientVias(st.request, st.source));
+    resp.set('Via', this.builder.clientVias(st.request, st.source));
     this.counters.repliesLocal++;
     st.respond(resp);
   }
@@ -885,32 +632,6 @@ export class B2bua implements ClientTransactionUser {
     return isAddressedToUs(req, this.settings.localHosts, this.deps.listeners());
   }
 
-  private pbxListener(): ListenerInfo | undefined {
-    return this.deps.listeners().find((l) => l.id.startsWith('pbx'));
-  }
-
-  private publicListenerFor(flow: Target): ListenerInfo | undefined {
-    const ls = this.deps.listeners();
-    return (
-      ls.find((l) => l.id === flow.listenerId) ??
-      ls.find((l) => !l.id.startsWith('pbx') && l.transport === flow.transport) ??
-      ls.find((l) => !l.id.startsWith('pbx'))
-    );
-  }
-
-  private insideHosts(): string[] {
-    const hosts = new Set<string>();
-    for (const p of this.deps.pool.all()) hosts.add(p.config.host);
-    const pl = this.pbxListener();
-    if (pl) {
-      hosts.add(pl.address);
-      hosts.add(pl.advertiseHost);
-    }
-    // A public address that equals an inside one (single-address lab set-ups) cannot be scrubbed.
-    for (const l of this.deps.listeners()) if (!l.id.startsWith('pbx')) hosts.delete(l.advertiseHost);
-    return [...hosts];
-  }
-
   private connectionOpen(flow: Target): boolean {
     return this.deps.isConnectionOpen(flow.connectionId ?? -1);
   }
@@ -953,40 +674,4 @@ export class B2bua implements ClientTransactionUser {
       clientTxns: this.txns.activeClients,
     };
   }
-}
-
-/** Where responses to a request go: back over the same flow (connection, or the UDP source: RFC 3581). */
-export function replyTarget(source: Source): Target {
-  return {
-    transport: source.transport,
-    address: source.address,
-    port: source.port,
-    connectionId: source.connectionId,
-    listenerId: source.listenerId,
-  };
-}
-
-/** PBX-originated requests address the token; the phone must see its own AOR in To. */
-function rewriteToUri(out: SipMessage, aor: string): void {
-  const to = out.to();
-  if (!to.ok) return;
-  const tag = to.value.tag !== undefined ? `;tag=${to.value.tag}` : '';
-  out.set('To', `<${aor}>${tag}`);
-}
-
-/** §17.1.1.3 ACK for a non-2xx final response: same Request-URI, top Via, Route, From, Call-ID; To of the response. */
-function buildNon2xxAck(invite: SipMessage, response: SipMessage): SipMessage | undefined {
-  const cseq = invite.cseq();
-  if (!cseq.ok) return undefined;
-  const headers: Array<[string, string]> = [];
-  const topVia = invite.vias();
-  if (!topVia.ok || !topVia.value[0]) return undefined;
-  headers.push(['Via', topVia.value[0].raw]);
-  for (const r of invite.getAll('route')) headers.push(['Route', r]);
-  headers.push(['Max-Forwards', '70']);
-  headers.push(['From', invite.get('from') ?? '']);
-  headers.push(['To', response.get('to') ?? '']);
-  headers.push(['Call-ID', invite.callId() ?? '']);
-  headers.push(['CSeq', `${cseq.value.seq} ACK`]);
-  return createRequest({ method: 'ACK', requestUri: invite.requestUri ?? '', headers });
 }
