@@ -75,6 +75,8 @@ export interface AuthStageOptions {
   readonly md5AllowedFor: (c: Credential | undefined) => boolean;
   /** Whether challenges offer MD5 at all (some user or group may use it). Never depends on the user asked for. */
   readonly offerMd5: () => boolean;
+  /** Sources whose challenges list MD5 first (auth.md5FirstFor). */
+  readonly md5First?: (address: string) => boolean;
   /** Name of the trusted peer a request comes from, if any. */
   readonly trustedPeer: (ctx: StageContext) => string | undefined;
   readonly isForUs: (msg: SipMessage) => boolean;
@@ -100,6 +102,11 @@ export function createAuthStage(o: AuthStageOptions): Stage {
     const nonce = createNonce({ secret: o.secrets[0] as Uint8Array, realm: o.realm, source: ctx.source.address, nowMs: o.wallNow() });
     const name = proxy ? 'Proxy-Authenticate' : 'WWW-Authenticate';
     const values = buildChallenges({ realm: o.realm, nonce, stale, allowMd5: o.offerMd5() });
+    // Legacy phones that read only the first challenge: MD5 leads for their source ranges.
+    if (o.md5First?.(ctx.source.address) === true) {
+      const i = values.findIndex((v) => /algorithm=MD5(?![-\w])/i.test(v));
+      if (i > 0) values.unshift(...values.splice(i, 1));
+    }
     return { kind: 'challenge', proxy, headers: values.map((v) => [name, v] as const) };
   };
 

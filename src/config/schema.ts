@@ -245,6 +245,9 @@ export const policySchema = z.strictObject({
       /** MD5 (old phones) is refused unless allowed here for everyone, for these groups, or per user in the users file. */
       allowMd5: z.boolean().default(false),
       md5Groups: z.array(z.string().min(1)).default([]),
+      /** Sources (legacy phone subnets) whose challenges list MD5 first: many old phones read only the first
+       *  challenge. The order depends on the source, never on the user asked for, so it reveals nothing. */
+      md5FirstFor: z.array(cidr).default([]),
       nonceLifetime: durationSchema.prefault(300),
       /** Credentials from an HTTP backend instead of the users file (POST {username, realm} → HA1 or 404). */
       http: z

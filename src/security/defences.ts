@@ -190,6 +190,7 @@ export async function createDefences(policy: Policy, deps: DefencesDeps): Promis
   const nonceSecret = createHmac('sha256', deps.secret).update('palisade nonce key v1').digest();
   const nonceCounts = new NonceCountTracker();
   let trustedSets = buildTrusted(p);
+  let md5First = new CidrSet(p.auth.md5FirstFor);
   const md5AllowedFor = (c: Credential | undefined): boolean =>
     p.auth.allowMd5 || (c !== undefined && (c.allowMd5 || c.groups.some((g) => p.auth.md5Groups.includes(g))));
   const lookup: CredentialLookup = { lookupSync: (u, r) => users.lookupSync(u, r) };
@@ -245,6 +246,7 @@ export async function createDefences(policy: Policy, deps: DefencesDeps): Promis
       credentials: () => http?.lookup ?? lookup,
       md5AllowedFor,
       offerMd5: () => offerMd5(p),
+      md5First: (address) => md5First.has(address),
       trustedPeer: (ctx: StageContext) => {
         for (const t of trustedSets) {
           if (t.cidrs.has(ctx.source.address)) return t.name;
@@ -285,6 +287,7 @@ export async function createDefences(policy: Policy, deps: DefencesDeps): Promis
       access = { allow: new CidrSet(next.access.allow), deny: new CidrSet(next.access.deny) };
       limiter = buildLimiter(next);
       trustedSets = buildTrusted(next);
+      md5First = new CidrSet(next.auth.md5FirstFor);
       loadUsers();
       buildHttp(next, false);
       authStageInner = buildAuthStage(next);

@@ -172,7 +172,7 @@ listeners:
 pbx:
   listen: { transport: udp, address: ${INSIDE_IP}, port: 0 }
   targets: [{ name: pbx1, host: ${PBX_IP}, port: ${pbx.port} }]
-auth: { realm: ${REALM} }
+auth: { realm: ${REALM}, md5FirstFor: [127.0.0.18/32] }
 security:
   bans: { maxRetry: 5, banTime: 1h }
 metrics: { enabled: false }
@@ -313,6 +313,31 @@ test('MD5 is accepted only for a user allowed to use it', async () => {
     }
   } finally {
     phone.sock.close();
+  }
+});
+
+test('a legacy source range gets MD5 listed first, and an MD5-only phone there registers', async () => {
+  const legacy = await peer('127.0.0.18');
+  try {
+    const r1 = request(legacy, 'REGISTER', { user: 'oldphone' });
+    legacy.send(r1.text);
+    const c = await legacy.next((m) => m.startsWith('SIP/2.0 401'));
+    const challenges = header(c, 'WWW-Authenticate');
+    assert.match(challenges[0] ?? '', /algorithm=MD5/, 'MD5 first for this source');
+    assert.ok(
+      challenges.some((x) => /SHA-512-256/.test(x)),
+      'the stronger ones are still offered',
+    );
+    legacy.send(
+      request(legacy, 'REGISTER', {
+        user: 'oldphone',
+        callId: r1.callId,
+        auth: answer(challenges[0] ?? '', { user: 'oldphone', password: 'md5-only', method: 'REGISTER', uri: r1.uri, alg: 'MD5' }),
+      }).text,
+    );
+    await legacy.next((m) => m.startsWith('SIP/2.0 200'));
+  } finally {
+    legacy.sock.close();
   }
 });
 
