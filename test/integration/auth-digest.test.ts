@@ -36,6 +36,8 @@ function explain(r: SippResult): string {
   return `outcome=${r.outcome} ok=${r.successful} failed=${r.failed}\n${r.stderr.slice(-1500)}\n${r.stdout.slice(-800)}`;
 }
 
+const LEGACY = '127.0.0.19';
+
 function policy(pbxPort: number) {
   return {
     listeners: [{ id: 'udp', transport: 'udp', address: PUBLIC, port: 0 }],
@@ -45,7 +47,8 @@ function policy(pbxPort: number) {
       probe: { intervalMs: 1000, timeoutMs: 800, failuresToDown: 2 },
     },
     media: { publicAddress: PUBLIC },
-    auth: { mode: 'palisade', realm: 'palisade' },
+    // A legacy phone range: MD5 leads its challenges, so SIPp (which reads only the first one) works unaided.
+    auth: { mode: 'palisade', realm: 'palisade', md5FirstFor: [`${LEGACY}/32`] },
     logging: { level: 'warn' },
   };
 }
@@ -254,6 +257,35 @@ describe('digest authentication: REGISTER (401)', () => {
     } finally {
       await shim.close();
     }
+  });
+});
+
+describe('digest authentication: SIPp from a legacy range (auth.md5FirstFor), no shim', () => {
+  let rig: Rig | undefined;
+  before(async () => {
+    rig = await startRig('uas-call.xml');
+  });
+  after(async () => {
+    await stopRig(rig);
+  });
+
+  test('SIPp places 5 calls with MD5 straight through Palisade: MD5 is its first challenge', T, async () => {
+    assert.ok(rig);
+    const r = await runSipp({
+      scenario: 'uac-call-auth.xml',
+      transport: 'u1',
+      localIp: LEGACY,
+      remote: `${PUBLIC}:${rig.port}`,
+      service: '100',
+      maxCalls: 5,
+      rate: 5,
+      keys: { user: 'bob' },
+      extraArgs: ['-au', 'bob', '-ap', PASSWORDS.bob, '-auth_uri', `100@${PUBLIC}:${rig.port}`],
+      wallTimeoutMs: 25_000,
+      workDir: rig.work,
+    });
+    assert.equal(r.successful, 5, explain(r));
+    assert.equal(r.failed, 0, explain(r));
   });
 });
 
