@@ -269,7 +269,9 @@ export async function startDaemon(opts: { configPath: string; logger?: Logger; i
     backend_unavailable: sec.auth.unavailable,
     ...sec.auth.failures,
   }));
-  addCounterRecord(metrics, 'palisade_auth_backend_events_total', 'HTTP credential backend events', 'event', () => ({ ...sec.authBackend }));
+  addCounterRecord(metrics, 'palisade_auth_backend_events_total', 'HTTP credential backend events', 'event', () => ({
+    ...sec.authBackend,
+  }));
   addCounterRecord(metrics, 'palisade_security_offences_total', 'Offences counted toward bans, by kind', 'kind', () => sec.offences);
   addCounterRecord(metrics, 'palisade_security_scanner_total', 'Scanner fingerprints matched, by rule', 'rule', () => sec.scanner);
   addCounterRecord(metrics, 'palisade_bans_added_total', 'Bans added, by reason (manual for operator bans)', 'reason', () => sec.bansAdded);

@@ -95,9 +95,7 @@ export function adminRequest(
     });
     req.on('error', (e: NodeJS.ErrnoException) => {
       const errno = e.code ?? '';
-      fail(
-        new PalisadeError('ADMIN_UNREACHABLE', { socketPath, reason: errno || e.message }, describe(errno || e.message, socketPath)),
-      );
+      fail(new PalisadeError('ADMIN_UNREACHABLE', { socketPath, reason: errno || e.message }, describe(errno || e.message, socketPath)));
     });
     req.end(payload);
   });

@@ -33,7 +33,10 @@ export function resolveSocket(ctx: CliContext, opts: AdminTargetOptions): Socket
   // running daemon: read just the two keys that locate the socket, with their defaults.
   const lenient = lenientSocketPath(opts.config);
   if (lenient !== undefined) {
-    println(ctx.io.err, `palisade: warning: ${opts.config} does not validate (${r.error.length} issue(s)); using its admin socket location anyway`);
+    println(
+      ctx.io.err,
+      `palisade: warning: ${opts.config} does not validate (${r.error.length} issue(s)); using its admin socket location anyway`,
+    );
     return { ok: true, path: lenient };
   }
   println(ctx.io.err, `palisade: cannot read the admin socket location from ${opts.config}:`);
@@ -62,13 +65,7 @@ export function lenientSocketPath(file: string): string | undefined {
 export type CallResult = { ok: true; response: AdminResponse } | { ok: false; exitCode: number };
 
 /** One request; any failure is one clear line on stderr and exit 1. */
-export async function callAdmin(
-  ctx: CliContext,
-  socketPath: string,
-  method: string,
-  path: string,
-  body?: unknown,
-): Promise<CallResult> {
+export async function callAdmin(ctx: CliContext, socketPath: string, method: string, path: string, body?: unknown): Promise<CallResult> {
   try {
     return { ok: true, response: await adminRequest(socketPath, method, path, body) };
   } catch (e) {

@@ -2,10 +2,11 @@
  * What every command gets: where to write, and the exit code conventions.
  * Exit codes: 0 ok, 1 runtime error (daemon not running, I/O), 2 usage error or invalid policy.
  */
-import { Option } from 'commander';
+
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { Option } from 'commander';
 import type { Logger } from '../core/log.ts';
 
 export const EXIT_OK = 0;

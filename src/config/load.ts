@@ -169,13 +169,10 @@ function fromZodIssue(zi: core.$ZodIssue, loc: SourceLocator, issue: MakeIssue):
   // zod's wording, in the lower case the rest of our messages use ("Invalid option: expected …" → "invalid option: …").
   let message = zi.message.charAt(0).toLowerCase() + zi.message.slice(1);
   if (zi.code === 'invalid_type') {
-    message = loc.has(path)
-      ? `expected ${friendlyType(zi.expected)}, got ${loc.describe(path)}`
-      : 'required key is missing';
+    message = loc.has(path) ? `expected ${friendlyType(zi.expected)}, got ${loc.describe(path)}` : 'required key is missing';
   } else if (zi.code === 'invalid_union') {
     const keys = knownKeysAt(path);
-    if (keys.includes('file') && keys.includes('env'))
-      message = 'expected a secret: a non-empty string, { file: PATH } or { env: NAME }';
+    if (keys.includes('file') && keys.includes('env')) message = 'expected a secret: a non-empty string, { file: PATH } or { env: NAME }';
   }
   return [issue('CONFIG_INVALID', p.line, p.column, formatPath(path), message)];
 }

@@ -60,10 +60,7 @@ export function createPolicyHolder(path: string, initial: Policy, opts: PolicyHo
     const r = loadPolicyFile(path);
     if (!r.ok) {
       last = { ok: false, at, reason, issues: r.error };
-      log.warn(
-        { file: path, reason, issues: r.error.map(formatIssue) },
-        'policy reload failed; the running policy stays in force',
-      );
+      log.warn({ file: path, reason, issues: r.error.map(formatIssue) }, 'policy reload failed; the running policy stays in force');
       return last;
     }
     const prev = policy;

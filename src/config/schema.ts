@@ -37,7 +37,10 @@ export function parseDuration(v: number | string): number {
 
 const bucket = (ratePerSec: number, burst: number) =>
   z
-    .strictObject({ ratePerSec: z.number().min(0.1).max(1_000_000).default(ratePerSec), burst: z.number().int().min(1).max(10_000_000).default(burst) })
+    .strictObject({
+      ratePerSec: z.number().min(0.1).max(1_000_000).default(ratePerSec),
+      burst: z.number().int().min(1).max(10_000_000).default(burst),
+    })
     .prefault({});
 
 /** A secret given inline (discouraged), from a file, or from an environment variable. Never logged. */
@@ -69,7 +72,10 @@ const wsSchema = z.strictObject({
 
 export const listenerSchema = z.strictObject({
   /** Stable id used in logs and metrics; defaults to `<transport>-<port>`. */
-  id: z.string().regex(/^[a-z0-9][a-z0-9_-]{0,31}$/).optional(),
+  id: z
+    .string()
+    .regex(/^[a-z0-9][a-z0-9_-]{0,31}$/)
+    .optional(),
   transport: z.enum(['udp', 'tcp', 'tls', 'ws', 'wss']),
   address: ipAddress.default('0.0.0.0'),
   port,
@@ -112,7 +118,10 @@ const pbxSchema = z.strictObject({
     })
     .prefault({}),
   /** Header carrying the client's real source toward the PBX ("udp 198.51.100.7:5060"). Empty string disables. */
-  sourceHeader: z.string().regex(/^([A-Za-z0-9-]+)?$/).default('X-Palisade-Source'),
+  sourceHeader: z
+    .string()
+    .regex(/^([A-Za-z0-9-]+)?$/)
+    .default('X-Palisade-Source'),
   /** Seconds sent in Retry-After with 503 when no PBX is up. */
   retryAfterSeconds: z.number().int().min(1).max(3600).default(30),
 });
@@ -239,7 +248,10 @@ export const policySchema = z.strictObject({
        *  PBX trusts it. pbx: requests pass unauthenticated and the PBX challenges (its 401/403 answers still count
        *  as failed attempts for bans). */
       mode: z.enum(['palisade', 'pbx']).default('palisade'),
-      realm: z.string().regex(/^[\x21-\x7e]{1,64}$/).default('palisade'),
+      realm: z
+        .string()
+        .regex(/^[\x21-\x7e]{1,64}$/)
+        .default('palisade'),
       /** Users file (see `palisade user add`); relative to dataDir. */
       usersFile: z.string().min(1).default('users.yaml'),
       /** MD5 (old phones) is refused unless allowed here for everyone, for these groups, or per user in the users file. */

@@ -48,14 +48,7 @@ export function parsePort(s: string): number {
 function parseOrigin(value: string): SdpOrigin | undefined {
   const f = splitFields(value);
   if (f.length !== 6) return undefined;
-  const [username, sessionId, sessionVersion, netType, addrType, address] = f as [
-    string,
-    string,
-    string,
-    string,
-    string,
-    string,
-  ];
+  const [username, sessionId, sessionVersion, netType, addrType, address] = f as [string, string, string, string, string, string];
   if (!DIGITS_RE.test(sessionId) || !DIGITS_RE.test(sessionVersion)) return undefined;
   if (sessionId.length > 40 || sessionVersion.length > 40) return undefined;
   if (netType !== 'IN' || (addrType !== 'IP4' && addrType !== 'IP6')) return undefined;

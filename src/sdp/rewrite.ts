@@ -66,11 +66,7 @@ function bumpVersion(v: string): string {
  * RFC 3264 §8.2). A section already at port 0 stays at port 0. An RFC 2543 hold address (c=0.0.0.0) is
  * kept so the receiver still sees the hold.
  */
-export function rewriteForRelay(
-  sdp: Sdp,
-  targets: ReadonlyArray<RelayTarget | null | undefined>,
-  opts: RewriteOptions,
-): Sdp {
+export function rewriteForRelay(sdp: Sdp, targets: ReadonlyArray<RelayTarget | null | undefined>, opts: RewriteOptions): Sdp {
   const media: SdpMedia[] = sdp.media.map((m, i) => {
     const t = targets[i];
     const original = effectiveConnection(sdp, m);

@@ -17,7 +17,7 @@ function table(chars: string, alnum: boolean): Uint8Array {
 /** token = 1*(alphanum / "-" / "." / "!" / "%" / "*" / "_" / "+" / "`" / "'" / "~") */
 export const TOKEN = table("-.!%*_+`'~", true);
 /** word = 1*(alphanum / "-" / "." / "!" / "%" / "*" / "_" / "+" / "`" / "'" / "~" / "(" / ")" / "<" / ">" / ":" / "\" / DQUOTE / "/" / "[" / "]" / "?" / "{" / "}") */
-export const WORD = table("-.!%*_+`'~()<>:\\\"/[]?{}", true);
+export const WORD = table('-.!%*_+`\'~()<>:\\"/[]?{}', true);
 /** unreserved = alphanum / mark; mark = "-" / "_" / "." / "!" / "~" / "*" / "'" / "(" / ")" */
 const MARK = "-_.!~*'()";
 /** user = 1*( unreserved / escaped / user-unreserved ); user-unreserved = "&" / "=" / "+" / "$" / "," / ";" / "?" / "/" */

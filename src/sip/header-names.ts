@@ -92,14 +92,22 @@ export function idOfName(s: string, start: number, end: number): number {
   switch (len) {
     case 1:
       switch (c0) {
-        case 0x76: return H_VIA; // v
-        case 0x66: return H_FROM; // f
-        case 0x74: return H_TO; // t
-        case 0x69: return H_CALL_ID; // i
-        case 0x6d: return H_CONTACT; // m
-        case 0x6c: return H_CONTENT_LENGTH; // l
-        case 0x63: return H_CONTENT_TYPE; // c
-        default: return H_OTHER;
+        case 0x76:
+          return H_VIA; // v
+        case 0x66:
+          return H_FROM; // f
+        case 0x74:
+          return H_TO; // t
+        case 0x69:
+          return H_CALL_ID; // i
+        case 0x6d:
+          return H_CONTACT; // m
+        case 0x6c:
+          return H_CONTENT_LENGTH; // l
+        case 0x63:
+          return H_CONTENT_TYPE; // c
+        default:
+          return H_OTHER;
       }
     case 2:
       return c0 === 0x74 && eqLower(s, start, 'to') ? H_TO : H_OTHER;

@@ -3,14 +3,26 @@
  * Route, Record-Route), CSeq, and comma-list splitting that respects quoted strings and <>.
  * Inputs are header values after unfolding; SWS/LWS around separators is allowed wherever the ABNF allows it.
  */
+
+import { isIPv6 } from 'node:net';
 import type { ErrorCode } from '../core/errors.ts';
 import type { Err, Result } from '../core/result.ts';
-import { BSLASH as BSLASH_, DQUOTE as DQUOTE_, GENVALUE as GENVALUE_, HOSTCHAR as HOSTCHAR_, TOKEN as TOKEN_, isDigit as isDigit_, isWs as isWs_, scanClass as scanClass_, skipWs as skipWs_ } from './chars.ts';
+import {
+  BSLASH as BSLASH_,
+  DQUOTE as DQUOTE_,
+  GENVALUE as GENVALUE_,
+  HOSTCHAR as HOSTCHAR_,
+  isDigit as isDigit_,
+  isWs as isWs_,
+  scanClass as scanClass_,
+  skipWs as skipWs_,
+  TOKEN as TOKEN_,
+} from './chars.ts';
 import { fail as fail_ } from './errors.ts';
-import type { Contact, CSeq, NameAddr, SipParseError, SipUri, Via } from './types.ts';
 import { ParamMap as ParamMap_ } from './param-map.ts';
+import type { Contact, CSeq, NameAddr, SipParseError, SipUri, Via } from './types.ts';
 import { EMPTY_HEADERS as EMPTY_HEADERS_, EMPTY_PARAMS as EMPTY_PARAMS_, parseUri as parseUri_ } from './uri.ts';
-import { isIPv6 } from 'node:net';
+
 // Local copies of imported bindings: under the tsx loader an imported binding is read through a getter
 // on every access, which costs about a quarter of the parse time on the hot path.
 const ParamMap = ParamMap_;
@@ -114,7 +126,12 @@ function bad(code: ErrorCode, reason: string): typeof ERR {
  * generic-param list: *( SEMI token [ EQUAL ( token / host / quoted-string ) ] ), starting at i (which may be
  * whitespace). Stops at end or at a comma (the caller decides what a comma means).
  */
-function parseParams(s: string, i: number, end: number, code: 'SIP_BAD_VIA' | 'SIP_BAD_NAME_ADDR'): Step<ParamMap_<string | null> | undefined> {
+function parseParams(
+  s: string,
+  i: number,
+  end: number,
+  code: 'SIP_BAD_VIA' | 'SIP_BAD_NAME_ADDR',
+): Step<ParamMap_<string | null> | undefined> {
   let params: ParamMap_<string | null> | undefined;
   for (;;) {
     i = skipWs(s, i, end);

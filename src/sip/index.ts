@@ -1,10 +1,9 @@
 /** Public API of the SIP codec. */
-export { parseMessage } from './parser.ts';
-export { parseUri } from './uri.ts';
-export { parseCSeq, parseNameAddr, parseNameAddrList, parseVia, parseViaValue, splitList } from './headers.ts';
+
 export { buildResponseTo, createRequest, createResponse } from './build.ts';
 export { canonicalName } from './header-names.ts';
-export { DEFAULT_SIP_LIMITS } from './types.ts';
+export { parseCSeq, parseNameAddr, parseNameAddrList, parseVia, parseViaValue, splitList } from './headers.ts';
+export { parseMessage } from './parser.ts';
 export type {
   Contact,
   CSeq,
@@ -20,3 +19,5 @@ export type {
   SipUri,
   Via,
 } from './types.ts';
+export { DEFAULT_SIP_LIMITS } from './types.ts';
+export { parseUri } from './uri.ts';

@@ -10,13 +10,39 @@
  */
 import { PalisadeError } from '../core/errors.ts';
 import type { Result } from '../core/result.ts';
-import { TOKEN as TOKEN_, allOfClass as allOfClass_, parseDigits as parseDigits_ } from './chars.ts';
+import { allOfClass as allOfClass_, parseDigits as parseDigits_, TOKEN as TOKEN_ } from './chars.ts';
 import { fail as fail_ } from './errors.ts';
-import { H_CALL_ID as H_CALL_ID_, H_CONTACT as H_CONTACT_, H_CONTENT_LENGTH as H_CONTENT_LENGTH_, H_CSEQ as H_CSEQ_, H_EXPIRES as H_EXPIRES_, H_FROM as H_FROM_, H_MAX_FORWARDS as H_MAX_FORWARDS_, H_OTHER as H_OTHER_, H_RECORD_ROUTE as H_RECORD_ROUTE_, H_ROUTE as H_ROUTE_, H_TO as H_TO_, H_VIA as H_VIA_, ID_LNAME as ID_LNAME_, NOT_A_LIST as NOT_A_LIST_, canonicalName as canonicalName_, idOfLname as idOfLname_ } from './header-names.ts';
-import { parseCSeq as parseCSeq_, parseDeltaSeconds as parseDeltaSeconds_, parseNameAddr as parseNameAddr_, parseNameAddrList as parseNameAddrList_, parseViaValue as parseViaValue_, skipQuoted as skipQuoted_, splitList as splitList_ } from './headers.ts';
+import {
+  canonicalName as canonicalName_,
+  H_CALL_ID as H_CALL_ID_,
+  H_CONTACT as H_CONTACT_,
+  H_CONTENT_LENGTH as H_CONTENT_LENGTH_,
+  H_CSEQ as H_CSEQ_,
+  H_EXPIRES as H_EXPIRES_,
+  H_FROM as H_FROM_,
+  H_MAX_FORWARDS as H_MAX_FORWARDS_,
+  H_OTHER as H_OTHER_,
+  H_RECORD_ROUTE as H_RECORD_ROUTE_,
+  H_ROUTE as H_ROUTE_,
+  H_TO as H_TO_,
+  H_VIA as H_VIA_,
+  ID_LNAME as ID_LNAME_,
+  idOfLname as idOfLname_,
+  NOT_A_LIST as NOT_A_LIST_,
+} from './header-names.ts';
+import {
+  parseCSeq as parseCSeq_,
+  parseDeltaSeconds as parseDeltaSeconds_,
+  parseNameAddr as parseNameAddr_,
+  parseNameAddrList as parseNameAddrList_,
+  parseViaValue as parseViaValue_,
+  skipQuoted as skipQuoted_,
+  splitList as splitList_,
+} from './headers.ts';
 import { serializeMessage as serializeMessage_ } from './serializer.ts';
 import type { Contact, CSeq, HeaderField, NameAddr, SipLimits, SipMessage, SipParseError, SipUri, Via } from './types.ts';
 import { parseUri as parseUri_ } from './uri.ts';
+
 // Local copies of imported bindings: under the tsx loader an imported binding is read through a getter
 // on every access, which costs about a quarter of the parse time on the hot path.
 const TOKEN = TOKEN_;
@@ -105,7 +131,8 @@ function lnameOf(name: string): string {
 }
 
 function checkName(name: string): void {
-  if (!allOfClass(name, 0, name.length, TOKEN)) throw new PalisadeError('SIP_BAD_HEADER', { name: name.slice(0, 40) }, 'header name is not a token');
+  if (!allOfClass(name, 0, name.length, TOKEN))
+    throw new PalisadeError('SIP_BAD_HEADER', { name: name.slice(0, 40) }, 'header name is not a token');
 }
 
 function checkValue(value: string): void {
@@ -354,7 +381,7 @@ export class SipMessageImpl implements SipMessage {
     let at = -1;
     const kept: Entry[] = [];
     for (const e of entries) {
-      if ((id !== H_OTHER ? e.id === id : e.lname === lname)) {
+      if (id !== H_OTHER ? e.id === id : e.lname === lname) {
         if (at < 0) at = kept.length;
       } else kept.push(e);
     }
@@ -405,7 +432,8 @@ export class SipMessageImpl implements SipMessage {
 
   setRequestUri(uri: string): void {
     if (!this.isRequest) throw new PalisadeError('SIP_BAD_START_LINE', {}, 'setRequestUri on a response');
-    if (uri.length === 0 || /[\s\0]/.test(uri)) throw new PalisadeError('SIP_BAD_URI', {}, 'Request-URI must be non-empty without whitespace');
+    if (uri.length === 0 || /[\s\0]/.test(uri))
+      throw new PalisadeError('SIP_BAD_URI', {}, 'Request-URI must be non-empty without whitespace');
     this._requestUri = uri;
     this.startEdited = true;
     this.mUri = undefined;
@@ -606,7 +634,12 @@ export class SipMessageImpl implements SipMessage {
   }
 
   /** Parser hook: memoise results it computed while validating. */
-  seed(vias: Result<readonly Via[], SipParseError>, from: Result<NameAddr, SipParseError>, to: Result<NameAddr, SipParseError>, cseq: Result<CSeq, SipParseError>): void {
+  seed(
+    vias: Result<readonly Via[], SipParseError>,
+    from: Result<NameAddr, SipParseError>,
+    to: Result<NameAddr, SipParseError>,
+    cseq: Result<CSeq, SipParseError>,
+  ): void {
     this.mVias = vias;
     this.mFrom = from;
     this.mTo = to;

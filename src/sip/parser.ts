@@ -8,15 +8,41 @@
  *   start-line CRLF *( field-name HCOLON field-value CRLF ) CRLF [ message-body ]
  *   field-value may be folded: CRLF followed by SP/HTAB continues the value (LWS, §7.3.1).
  */
-import { TOKEN as TOKEN_, allOfClass as allOfClass_, parseDigits as parseDigits_ } from './chars.ts';
-import { excerpt as excerpt_, fail as fail_ } from './errors.ts';
-import { H_CALL_ID as H_CALL_ID_, H_CONTENT_LENGTH as H_CONTENT_LENGTH_, H_CONTENT_TYPE as H_CONTENT_TYPE_, H_COUNT as H_COUNT_, H_CSEQ as H_CSEQ_, H_FROM as H_FROM_, H_MAX_FORWARDS as H_MAX_FORWARDS_, H_TO as H_TO_, H_VIA as H_VIA_, idOfName as idOfName_ } from './header-names.ts';
-import { parseCSeq as parseCSeq_, parseNameAddr as parseNameAddr_, parseViaValue as parseViaValue_ } from './headers.ts';
-import { EMPTY_BODY as EMPTY_BODY_, FLAG_FOLDED as FLAG_FOLDED_, FLAG_HIGH as FLAG_HIGH_, F_FLAGS as F_FLAGS_, F_ID as F_ID_, F_LINE_END as F_LINE_END_, F_LINE_START as F_LINE_START_, F_NAME_END as F_NAME_END_, F_VALUE_END as F_VALUE_END_, F_VALUE_START as F_VALUE_START_, STRIDE as STRIDE_, SipMessageImpl as SipMessageImpl_ } from './message.ts';
-import { DEFAULT_SIP_LIMITS as DEFAULT_SIP_LIMITS_ } from './types.ts';
-import type { ParseOptions, SipLimits, SipMessage, SipParseError, Via } from './types.ts';
-import { parseUri as parseUri_ } from './uri.ts';
+
 import type { Result } from '../core/result.ts';
+import { allOfClass as allOfClass_, parseDigits as parseDigits_, TOKEN as TOKEN_ } from './chars.ts';
+import { excerpt as excerpt_, fail as fail_ } from './errors.ts';
+import {
+  H_CALL_ID as H_CALL_ID_,
+  H_CONTENT_LENGTH as H_CONTENT_LENGTH_,
+  H_CONTENT_TYPE as H_CONTENT_TYPE_,
+  H_COUNT as H_COUNT_,
+  H_CSEQ as H_CSEQ_,
+  H_FROM as H_FROM_,
+  H_MAX_FORWARDS as H_MAX_FORWARDS_,
+  H_TO as H_TO_,
+  H_VIA as H_VIA_,
+  idOfName as idOfName_,
+} from './header-names.ts';
+import { parseCSeq as parseCSeq_, parseNameAddr as parseNameAddr_, parseViaValue as parseViaValue_ } from './headers.ts';
+import {
+  EMPTY_BODY as EMPTY_BODY_,
+  F_FLAGS as F_FLAGS_,
+  F_ID as F_ID_,
+  F_LINE_END as F_LINE_END_,
+  F_LINE_START as F_LINE_START_,
+  F_NAME_END as F_NAME_END_,
+  F_VALUE_END as F_VALUE_END_,
+  F_VALUE_START as F_VALUE_START_,
+  FLAG_FOLDED as FLAG_FOLDED_,
+  FLAG_HIGH as FLAG_HIGH_,
+  SipMessageImpl as SipMessageImpl_,
+  STRIDE as STRIDE_,
+} from './message.ts';
+import type { ParseOptions, SipLimits, SipMessage, SipParseError, Via } from './types.ts';
+import { DEFAULT_SIP_LIMITS as DEFAULT_SIP_LIMITS_ } from './types.ts';
+import { parseUri as parseUri_ } from './uri.ts';
+
 // Local copies of imported bindings: under the tsx loader an imported binding is read through a getter
 // on every access, which costs about a quarter of the parse time on the hot path.
 const TOKEN = TOKEN_;
@@ -105,7 +131,13 @@ function parse(bytes: Buffer, limits: SipLimits, stream: boolean): Result<SipMes
   let requestUri: string | undefined;
   let status: number | undefined;
   let reason: string | undefined;
-  if (sl >= 4 && (s.charCodeAt(0) | 0x20) === 0x73 && (s.charCodeAt(1) | 0x20) === 0x69 && (s.charCodeAt(2) | 0x20) === 0x70 && s.charCodeAt(3) === 0x2f) {
+  if (
+    sl >= 4 &&
+    (s.charCodeAt(0) | 0x20) === 0x73 &&
+    (s.charCodeAt(1) | 0x20) === 0x69 &&
+    (s.charCodeAt(2) | 0x20) === 0x70 &&
+    s.charCodeAt(3) === 0x2f
+  ) {
     // Status-Line = SIP-Version SP Status-Code SP Reason-Phrase CRLF
     isRequest = false;
     const sp1 = s.indexOf(' ');
@@ -318,7 +350,8 @@ function parse(bytes: Buffer, limits: SipLimits, stream: boolean): Result<SipMes
   const cseq = parseCSeq(msg.fieldValue(firstAt[H_CSEQ] as number));
   if (!cseq.ok) return fail(cseq.error.code, cseq.error.reason, method);
   // RFC 3261 §8.2 / RFC 4475 §3.1.2.17: the CSeq method must match the request method.
-  if (method !== undefined && cseq.value.method !== method) return fail('SIP_METHOD_MISMATCH', 'CSeq method differs from request method', method);
+  if (method !== undefined && cseq.value.method !== method)
+    return fail('SIP_METHOD_MISMATCH', 'CSeq method differs from request method', method);
   const callId = msg.fieldValue(firstAt[H_CALL_ID] as number);
   // callid = word [ "@" word ] (RFC 3261 §25.1): non-empty, no whitespace (folding was already unfolded to SP).
   if (callId.length === 0 || callId.indexOf(' ') >= 0 || callId.indexOf('\t') >= 0) return fail('SIP_BAD_VALUE', 'bad Call-ID', method);

@@ -5,6 +5,7 @@
  */
 import { H_CONTENT_LENGTH as H_CONTENT_LENGTH_ } from './header-names.ts';
 import type { SipMessageImpl } from './message.ts';
+
 // Local copies of imported bindings: under the tsx loader an imported binding is read through a getter
 // on every access, which costs about a quarter of the parse time on the hot path.
 const H_CONTENT_LENGTH = H_CONTENT_LENGTH_;

@@ -4,10 +4,23 @@
  */
 import { isIPv6 } from 'node:net';
 import type { Result } from '../core/result.ts';
-import { HNVCHAR as HNVCHAR_, HOSTCHAR as HOSTCHAR_, PARAMCHAR as PARAMCHAR_, PASSWORD as PASSWORD_, SCHEME as SCHEME_, URIC as URIC_, USER as USER_, allOfClass as allOfClass_, isDigit as isDigit_, scanClass as scanClass_, unescapePct as unescapePct_ } from './chars.ts';
+import {
+  allOfClass as allOfClass_,
+  HNVCHAR as HNVCHAR_,
+  HOSTCHAR as HOSTCHAR_,
+  isDigit as isDigit_,
+  PARAMCHAR as PARAMCHAR_,
+  PASSWORD as PASSWORD_,
+  SCHEME as SCHEME_,
+  scanClass as scanClass_,
+  URIC as URIC_,
+  USER as USER_,
+  unescapePct as unescapePct_,
+} from './chars.ts';
 import { fail as fail_ } from './errors.ts';
 import { ParamMap as ParamMap_ } from './param-map.ts';
 import type { SipParseError, SipUri } from './types.ts';
+
 // Local copies of imported bindings: under the tsx loader an imported binding is read through a getter
 // on every access, which costs about a quarter of the parse time on the hot path.
 const ParamMap = ParamMap_;
@@ -42,7 +55,16 @@ export function parseUri(s: string, maxLen: number): Result<SipUri, SipParseErro
   if (colon + 1 >= s.length || !allOfClass(s, colon + 1, s.length, URIC)) return fail(BAD, 'bad absolute URI');
   return {
     ok: true,
-    value: { scheme, user: undefined, password: undefined, host: '', port: undefined, params: EMPTY_PARAMS, headers: EMPTY_HEADERS, raw: s },
+    value: {
+      scheme,
+      user: undefined,
+      password: undefined,
+      host: '',
+      port: undefined,
+      params: EMPTY_PARAMS,
+      headers: EMPTY_HEADERS,
+      raw: s,
+    },
   };
 }
 

@@ -7,7 +7,7 @@ import type { Socket } from 'node:net';
 import type { Clock, TimerHandle } from '../core/clock.ts';
 import type { SipTransport } from '../core/net.ts';
 import type { TransportLimits, TransportStatsDetail } from './options.ts';
-import { type FrameErrorCode, type FrameSink, StreamFramer, isFrameSizeError } from './stream-framer.ts';
+import { type FrameErrorCode, type FrameSink, isFrameSizeError, StreamFramer } from './stream-framer.ts';
 import type { SendResult, Source, TlsPeerInfo } from './types.ts';
 
 export type ConnectionState = 'connecting' | 'open' | 'closed';

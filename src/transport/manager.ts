@@ -7,7 +7,7 @@ import { assertNever } from '../core/assert-never.ts';
 import { PalisadeError } from '../core/errors.ts';
 import { unmapIPv4 } from '../core/net.ts';
 import { ConnectionTable } from './connection-table.ts';
-import { type ResolvedListener, type TransportOptions, type TransportStatsDetail, emptyStats } from './options.ts';
+import { emptyStats, type ResolvedListener, type TransportOptions, type TransportStatsDetail } from './options.ts';
 import { openOutgoing } from './outgoing.ts';
 import { StreamListener } from './stream-listener.ts';
 import type { ListenerInfo, SendResult, Target, TransportManager } from './types.ts';
@@ -52,10 +52,7 @@ export async function createTransportManager(opts: TransportOptions): Promise<Tr
       const listener = l.transport === 'udp' ? new UdpListener(l, opts, stats, table) : new StreamListener(l, opts, stats, table);
       await listener.open();
       opened.push(listener);
-      opts.logger.info(
-        { listener: l.id, transport: l.transport, address: listener.info.address, port: listener.info.port },
-        'listening',
-      );
+      opts.logger.info({ listener: l.id, transport: l.transport, address: listener.info.address, port: listener.info.port }, 'listening');
     }
   } catch (e) {
     table.closeAll();

@@ -57,11 +57,7 @@ export interface SelfSignedOptions {
  * IPv4/IPv6 address becomes an iPAddress entry, anything else a dNSName. Throws CONFIG_INVALID on a name that
  * cannot be encoded (non-ASCII DNS name, empty).
  */
-export function generateSelfSignedCert(
-  commonName: string,
-  altNames: string[],
-  options: SelfSignedOptions = {},
-): SelfSignedCert {
+export function generateSelfSignedCert(commonName: string, altNames: string[], options: SelfSignedOptions = {}): SelfSignedCert {
   if (commonName.length === 0 || commonName.length > 64) {
     throw new PalisadeError('CONFIG_INVALID', { field: 'commonName' }, 'common name must be 1..64 characters');
   }

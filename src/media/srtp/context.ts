@@ -11,7 +11,7 @@
 import { BoundedMap } from '../../core/bounded-map.ts';
 import { PalisadeError } from '../../core/errors.ts';
 import { deriveKeys } from './kdf.ts';
-import { type SrtpProfileName, isSrtpProfileName, srtpProfileInfo } from './profiles.ts';
+import { isSrtpProfileName, type SrtpProfileName, srtpProfileInfo } from './profiles.ts';
 import { guessRoc, MAX_REPLAY_WINDOW, MIN_REPLAY_WINDOW, ReplayWindow } from './replay.ts';
 import { SrtpError } from './status.ts';
 import { createTransform, type SrtpTransform } from './transform.ts';

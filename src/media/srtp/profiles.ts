@@ -5,11 +5,7 @@
 
 export type SrtpProfileName = 'AES_CM_128_HMAC_SHA1_80' | 'AES_CM_128_HMAC_SHA1_32' | 'AEAD_AES_128_GCM';
 
-export const SRTP_PROFILE_NAMES: readonly SrtpProfileName[] = [
-  'AES_CM_128_HMAC_SHA1_80',
-  'AES_CM_128_HMAC_SHA1_32',
-  'AEAD_AES_128_GCM',
-];
+export const SRTP_PROFILE_NAMES: readonly SrtpProfileName[] = ['AES_CM_128_HMAC_SHA1_80', 'AES_CM_128_HMAC_SHA1_32', 'AEAD_AES_128_GCM'];
 
 export interface SrtpProfileInfo {
   readonly name: SrtpProfileName;

@@ -22,15 +22,7 @@ export const SrtpError = {
 export type SrtpErrorName = keyof typeof SrtpError;
 export type SrtpErrorCode = (typeof SrtpError)[SrtpErrorName];
 
-const NAMES: readonly SrtpErrorName[] = [
-  'TOO_SHORT',
-  'BAD_VERSION',
-  'BAD_HEADER',
-  'AUTH_FAIL',
-  'REPLAY',
-  'OUT_TOO_SMALL',
-  'KEY_EXHAUSTED',
-];
+const NAMES: readonly SrtpErrorName[] = ['TOO_SHORT', 'BAD_VERSION', 'BAD_HEADER', 'AUTH_FAIL', 'REPLAY', 'OUT_TOO_SMALL', 'KEY_EXHAUSTED'];
 
 /** Name of a negative result code, or undefined for a byte count or an unknown value. */
 export function srtpErrorName(code: number): SrtpErrorName | undefined {
