@@ -118,7 +118,9 @@ export function createAuthStage(o: AuthStageOptions): Stage {
       const method = msg.method ?? '';
       if (method === 'ACK' || method === 'CANCEL') return CONTINUE;
       const to = msg.to();
-      if (to.ok && to.value.tag !== undefined) return CONTINUE;
+      // In-dialog requests ride on the dialog that authenticated (the proxy answers 481 to any other); a REGISTER
+      // is never in a dialog, so a To tag does not exempt it.
+      if (to.ok && to.value.tag !== undefined && method !== 'REGISTER') return CONTINUE;
       const peer = o.trustedPeer(ctx);
       if (peer !== undefined) {
         ctx.facts.trustedPeer = peer;
@@ -194,10 +196,15 @@ export function createAuthStage(o: AuthStageOptions): Stage {
       nonceTtlMs: o.nonceTtlMs,
     });
     if (verdict.kind === 'ok') {
-      // Identity binding: the From user must be the authenticated user or one of its aliases.
+      // Identity binding: the From user must be the authenticated user or one of its aliases; for REGISTER the
+      // address of record (To) too, or one user could bind its phone to another user's AOR (third-party
+      // registration is an administrative act, not something a phone does).
       const from = msg.from();
       const fromUser = from.ok ? from.value.uri.user : undefined;
-      if (fromUser !== verdict.user && !(fromUser !== undefined && verdict.credential.aliases.includes(fromUser))) {
+      const mine = (u: string | undefined): boolean => u === verdict.user || (u !== undefined && verdict.credential.aliases.includes(u));
+      const aor = msg.to();
+      const toUser = msg.method === 'REGISTER' ? (aor.ok ? aor.value.uri.user : undefined) : fromUser;
+      if (!mine(fromUser) || !mine(toUser)) {
         o.counters.failures.identity_mismatch++;
         o.offence(ctx.source.address, 'policy_violation', verdict.user);
         return { kind: 'reply', status: 403, reason: 'Forbidden' };

@@ -123,7 +123,9 @@ export function verifyAuthorization(input: VerifyInput): AuthVerdict {
   const algorithm = parseAlgorithm(cred.algorithm);
   if (algorithm === undefined) return fail('algorithm_not_allowed');
   const hash = hashOf(algorithm);
-  if (hash === 'md5' && !input.allowMd5) return fail('algorithm_not_allowed');
+  // Whether MD5 is allowed depends on the user looked up, so it is judged only after the digest work below:
+  // returning early here made an MD5 answer for an unknown user measurably faster than for a known one.
+  const md5Refused = hash === 'md5' && !input.allowMd5;
   if (cred.response.length !== DIGEST_HEX_LENGTH[hash]) return fail('malformed');
   let qop: DigestQop | undefined;
   if (cred.qop === undefined) {
@@ -169,6 +171,7 @@ export function verifyAuthorization(input: VerifyInput): AuthVerdict {
   });
   const match = hexEquals(expected, cred.response);
   if (credential === undefined) return fail('unknown_user');
+  if (md5Refused) return fail('algorithm_not_allowed', credential.user);
   if (storedHa1 === undefined) return fail('algorithm_not_allowed', credential.user);
   if (!match) return fail('bad_password', credential.user);
   if (credential.disabled) return fail('disabled', credential.user);

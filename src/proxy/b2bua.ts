@@ -16,7 +16,7 @@ import type { Source, Target } from '../transport/types.ts';
 import { type Call, CallTable, type Leg, otherSide, type Side } from './calls.ts';
 import { buildNon2xxAck, LegBuilder, replyTarget } from './leg-builder.ts';
 import type { PbxState } from './pbx-pool.ts';
-import { RegistrationStore } from './registrations.ts';
+import { type Binding, RegistrationStore } from './registrations.ts';
 import { derivedId, isAddressedToUs, newId } from './topology.ts';
 import { type ClientTransaction, type ClientTransactionUser, type ServerTransaction, serverKey, TransactionLayer } from './transaction.ts';
 import { isRefusal, type ProxyCounters, type ProxyDeps, type ProxySettings } from './types.ts';
@@ -28,6 +28,8 @@ export const ALLOW = 'INVITE, ACK, CANCEL, BYE, OPTIONS, REGISTER, INFO, MESSAGE
 const DIALOG_METHODS = new Set(['INVITE', 'SUBSCRIBE', 'REFER']);
 /** RFC 3261 §17.2.1: the server transaction sends 100 Trying if the TU has said nothing within 200 ms. */
 export const TRYING_DELAY_MS = 200;
+/** Timer C's role (RFC 3261 §16.6 item 11): a call ringing this long is cancelled toward the callee (487 back). */
+export const RINGING_LIMIT_MS = 180_000;
 
 interface ServerCtx {
   call: Call;
@@ -40,6 +42,10 @@ interface ServerCtx {
   tried: Set<string>;
   outgoing: SipMessage | undefined;
   responseTimer: { cancel(): void } | undefined;
+  /** Bounds ringing (RINGING_LIMIT_MS); cancelled by the final response. */
+  ringTimer?: { cancel(): void } | undefined;
+  /** REGISTER: the bindings asked for, applied on the registrar's 2xx. */
+  pendingBindings?: Binding[];
 }
 
 export class B2bua implements ClientTransactionUser {
@@ -147,7 +153,14 @@ export class B2bua implements ClientTransactionUser {
     const facts: RequestFacts = {};
     const decision = this.deps.pipeline.run({ msg: req, source, side, now: this.deps.clock.now(), facts });
     if (decision instanceof Promise) {
-      decision.then((d) => this.afterPipeline(req, st, side, callId, method, d, facts));
+      decision
+        .then((d) => this.afterPipeline(req, st, side, callId, method, d, facts))
+        .catch((e: unknown) => {
+          // Never an unhandled rejection (it would end the process): log, count, and let the caller retry.
+          this.counters.dropped++;
+          this.deps.logger.error({ err: e instanceof Error ? e.message : String(e) }, 'request handling failed');
+          st.terminate();
+        });
       return;
     }
     this.afterPipeline(req, st, side, callId, method, decision, facts);
@@ -174,7 +187,11 @@ export class B2bua implements ClientTransactionUser {
         st.terminate();
         return;
       case 'challenge':
-        return this.respondLocal(st, v.proxy ? 407 : 401, v.proxy ? 'Proxy Authentication Required' : 'Unauthorized', v.headers);
+        // Stateless: an unauthenticated request keeps no transaction (no Timer G retransmissions toward a possibly
+        // spoofed source, no slot taken from calls in progress). A lost challenge is answered again on retransmission.
+        this.respondLocal(st, v.proxy ? 407 : 401, v.proxy ? 'Proxy Authentication Required' : 'Unauthorized', v.headers);
+        st.terminate();
+        return;
       default:
         return assertNever(v, 'verdict');
     }
@@ -188,7 +205,8 @@ export class B2bua implements ClientTransactionUser {
 
     const toTag = req.to();
     if (!toTag.ok) return this.respondLocal(st, 400, 'Bad To');
-    if (toTag.value.tag !== undefined) {
+    // REGISTER never belongs to a dialog (RFC 3261 §10.2): a To tag on it must not open the in-dialog path.
+    if (toTag.value.tag !== undefined && method !== 'REGISTER') {
       this.forwardInDialog(req, st, side, callId);
       return;
     }
@@ -267,7 +285,9 @@ export class B2bua implements ClientTransactionUser {
     const call = ctx.call;
     call.pbxName = target.config.name;
     call.legs.pbx.flow = target.target;
-    const out = ctx.outgoing ?? this.builder.buildOutgoing(req, call, 'public', 'pbx', ctx.st.source);
+    ctx.pendingBindings ??= [];
+    const out =
+      ctx.outgoing ?? this.builder.buildOutgoing(req, call, 'public', 'pbx', ctx.st.source, undefined, undefined, ctx.pendingBindings);
     if (!out) return this.finishWithLocal(ctx, 500, 'Server Internal Error');
     if (isRefusal(out)) return this.finishWithLocal(ctx, out.status, out.reason);
     ctx.outgoing = out;
@@ -320,7 +340,9 @@ export class B2bua implements ClientTransactionUser {
 
   private forwardInDialog(req: SipMessage, st: ServerTransaction, side: Side, callId: string): void {
     const call = this.calls.find(side, callId);
-    if (!call || !this.tagsMatch(call, req)) return this.respondLocal(st, 481, 'Call/Transaction Does Not Exist');
+    if (!call || !call.dialog || !this.tagsMatch(call, req) || !this.fromDialogPeer(call, side, st.source)) {
+      return this.respondLocal(st, 481, 'Call/Transaction Does Not Exist');
+    }
     call.lastActivityAt = this.deps.clock.now();
     const to = otherSide(side);
     const ctx: ServerCtx = {
@@ -346,7 +368,7 @@ export class B2bua implements ClientTransactionUser {
   private forwardAck(req: SipMessage, source: Source, side: Side): void {
     const callId = req.callId();
     const call = callId ? this.calls.find(side, callId) : undefined;
-    if (!call || !this.tagsMatch(call, req)) {
+    if (!call || !this.tagsMatch(call, req) || !this.fromDialogPeer(call, side, source)) {
       this.counters.dropped++;
       return; // stray ACK: nothing to answer (§17.2.3)
     }
@@ -361,7 +383,8 @@ export class B2bua implements ClientTransactionUser {
 
   private handleCancel(cancel: SipMessage, st: ServerTransaction, branch: string, sentBy: string): void {
     const inviteSt = this.txns.findServer(serverKey(branch, sentBy, 'INVITE'));
-    if (!inviteSt) return this.respondLocal(st, 481, 'Call/Transaction Does Not Exist');
+    // The branch is the sender's choice: only the INVITE's own source may cancel it.
+    if (!inviteSt || inviteSt.source.address !== st.source.address) return this.respondLocal(st, 481, 'Call/Transaction Does Not Exist');
     this.respondLocal(st, 200, 'OK'); // §9.2: the CANCEL itself is answered hop-by-hop
     const ctx = inviteSt.userData as ServerCtx | undefined;
     if (!ctx || inviteSt.state !== 'proceeding') return;
@@ -405,6 +428,12 @@ export class B2bua implements ClientTransactionUser {
     const cseq = out.cseq();
     if (cseq.ok) leg.lastCseq = Math.max(leg.lastCseq, cseq.value.seq);
     ct.start();
+    if (out.method === 'INVITE' && ctx.call.state === 'early') {
+      ctx.ringTimer?.cancel();
+      ctx.ringTimer = this.deps.clock.setTimer(RINGING_LIMIT_MS, () => {
+        if (ctx.ct === ct && ct.state === 'proceeding') this.sendCancel(ctx);
+      });
+    }
     // Fast failover: a PBX that says nothing at all within the probe timeout is treated as down for this request.
     if (pbx && ctx.side === 'public' && ctx.call.legs.pbx === leg) {
       ctx.responseTimer?.cancel();
@@ -501,6 +530,7 @@ export class B2bua implements ClientTransactionUser {
 
   private afterFinal(ctx: ServerCtx, method: string, status: number): void {
     ctx.responseTimer?.cancel();
+    ctx.ringTimer?.cancel();
     const call = ctx.call;
     if (method === 'BYE' || (method === 'INVITE' && status >= 300 && call.state === 'early') || !call.dialog) {
       if (!(method === 'INVITE' && status >= 300 && call.state === 'confirmed')) this.endCall(call);
@@ -536,20 +566,12 @@ export class B2bua implements ClientTransactionUser {
       this.registrations.removeAor(aor);
       return;
     }
-    for (const token of this.pendingTokens(ctx)) {
-      const b = this.registrations.peek(token);
-      if (!b) continue;
-      const g = granted.get(token);
-      if (g === undefined || g <= 0) this.registrations.remove(token);
-      else b.expiresAt = now + g * 1000;
+    // Only now, with the registrar's 2xx, does a binding (which flow reaches this phone) take effect.
+    for (const b of ctx.pendingBindings ?? []) {
+      const g = granted.get(b.token);
+      if (g === undefined || g <= 0) this.registrations.remove(b.token);
+      else this.registrations.upsert({ ...b, expiresAt: now + g * 1000 });
     }
-  }
-
-  private pendingTokens(ctx: ServerCtx): string[] {
-    const out = ctx.outgoing ?? ctx.ct?.request;
-    const cs = out?.contacts();
-    if (!cs?.ok) return [];
-    return cs.value.map((c) => c.uri.user ?? '').filter((t) => t !== '');
   }
 
   // ---------------------------------------------------------------- local answers
@@ -566,8 +588,10 @@ export class B2bua implements ClientTransactionUser {
 
   private finishWithLocal(ctx: ServerCtx, status: number, reason: string, extra: ReadonlyArray<readonly [string, string]> = []): void {
     ctx.responseTimer?.cancel();
+    ctx.ringTimer?.cancel();
     this.respondLocal(ctx.st, status, reason, extra);
-    if (ctx.call.state !== 'confirmed' || !ctx.call.dialog) this.endCall(ctx.call);
+    // A BYE nobody answered still ends the call here (the peer is gone): otherwise its record and relay ports leak.
+    if (ctx.call.state !== 'confirmed' || !ctx.call.dialog || ctx.st.request.method === 'BYE') this.endCall(ctx.call);
   }
 
   private answerOptions(st: ServerTransaction): void {
@@ -618,6 +642,16 @@ export class B2bua implements ClientTransactionUser {
     };
     this.calls.add(call);
     return call;
+  }
+
+  /**
+   * In-dialog requests from the public side must come from the address the dialog's phone uses: knowing a
+   * Call-ID and tags (say, from a leaked trace) is not enough to hang up or re-INVITE someone else's call.
+   * The address, not the port: a NAT may rebind the port mid-call.
+   */
+  private fromDialogPeer(call: Call, side: Side, source: Source): boolean {
+    if (side !== 'public') return true; // the PBX side is checked against the configured PBXs already
+    return call.legs.public.flow.address === source.address;
   }
 
   private tagsMatch(call: Call, req: SipMessage): boolean {

@@ -7,7 +7,7 @@ import { createRequest } from '../sip/build.ts';
 import type { SipMessage, Via } from '../sip/types.ts';
 import type { ListenerInfo, Source, Target } from '../transport/types.ts';
 import type { Call, Side } from './calls.ts';
-import type { RegistrationStore } from './registrations.ts';
+import type { Binding, RegistrationStore } from './registrations.ts';
 import { contactFor, INSIDE_REVEALING_HEADERS, newBranch, scrubHeaders, stampReceived, viaFor } from './topology.ts';
 import type { ServerTransaction } from './transaction.ts';
 import type { ProxyDeps, ProxySettings, Refusal } from './types.ts';
@@ -35,6 +35,8 @@ export class LegBuilder {
     source: Source,
     requestUri?: string,
     aor?: string,
+    /** REGISTER toward the PBX: the bindings it asks for, recorded only once the PBX accepts (2xx). */
+    pendingBindings?: Binding[],
   ): SipMessage | Refusal | undefined {
     const out = req.clone();
     const leg = call.legs[to];
@@ -61,7 +63,7 @@ export class LegBuilder {
     out.set('Max-Forwards', String(mf.ok && mf.value !== undefined ? Math.max(0, mf.value - 1) : 70));
     for (const h of this.settings().stripHeaders) out.remove(h);
     if (method === 'REGISTER' && to === 'pbx') {
-      if (!this.rewriteRegisterContacts(out, req, source, listener)) return { status: 400, reason: 'Bad To' };
+      if (!this.rewriteRegisterContacts(out, req, source, listener, pendingBindings ?? [])) return { status: 400, reason: 'Bad To' };
     } else if (out.has('contact')) {
       out.set('Contact', contactFor(listener, call.id));
     }
@@ -98,7 +100,7 @@ export class LegBuilder {
   }
 
   /** REGISTER toward the PBX: each phone Contact becomes a Palisade token Contact; the binding remembers the flow. */
-  private rewriteRegisterContacts(out: SipMessage, req: SipMessage, source: Source, listener: ListenerInfo): boolean {
+  private rewriteRegisterContacts(out: SipMessage, req: SipMessage, source: Source, listener: ListenerInfo, pending: Binding[]): boolean {
     const contacts = req.contacts();
     if (!contacts.ok) return true;
     const to = req.to();
@@ -112,7 +114,8 @@ export class LegBuilder {
         continue;
       }
       const token = this.registrations.tokenFor(aor, c.uri.raw);
-      this.registrations.upsert({ token, aor, contactUri: c.uri.raw, contactRaw: c.raw, flow: replyTarget(source), expiresAt: 0 });
+      // Not stored yet: a REGISTER the PBX refuses (or never answers) must not redirect the user's calls.
+      pending.push({ token, aor, contactUri: c.uri.raw, contactRaw: c.raw, flow: replyTarget(source), expiresAt: 0 });
       const asked = c.expires ?? hdrExpires ?? this.settings().maxExpires;
       const clamped = asked === 0 ? 0 : Math.min(this.settings().maxExpires, Math.max(this.settings().minExpires, asked));
       values.push(`${contactFor(listener, token)};expires=${clamped}`);

@@ -18,13 +18,22 @@ export function newBranch(): string {
   return `${BRANCH_PREFIX}.${branchCounter.toString(36)}`;
 }
 
-const idPrefix = randomBytes(8).toString('hex');
-let idCounter = 0;
+/** Random bytes drawn in blocks: one syscall per 4 KiB instead of one per id. */
+let pool = randomBytes(4096);
+let poolAt = 0;
 
-/** Fresh Call-ID / tag material: random per process, counter per call; no host part (nothing to leak). */
+/**
+ * Fresh Call-ID / tag / token material: 96 random bits, no host part. Unpredictable, so a Call-ID or Contact seen
+ * by one party says nothing about other calls (a counter would let an attacker guess them) or about call volume.
+ */
 export function newId(): string {
-  idCounter = (idCounter + 1) % Number.MAX_SAFE_INTEGER;
-  return `${idPrefix}${idCounter.toString(36)}`;
+  if (poolAt + 12 > pool.length) {
+    pool = randomBytes(4096);
+    poolAt = 0;
+  }
+  const id = pool.toString('hex', poolAt, poolAt + 12);
+  poolAt += 12;
+  return id;
 }
 
 /** A derived id that is stable for the same input (REGISTER refreshes keep their inside Call-ID). */

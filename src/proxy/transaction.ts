@@ -171,7 +171,9 @@ export class ClientTransaction {
     const { t1Ms, t2Ms } = this.layer.timers;
     if (!this.reliable) this.scheduleRetransmit(t1Ms, this.isInvite ? Number.POSITIVE_INFINITY : t2Ms);
     this.after(64 * t1Ms, () => {
-      if (this.state === 'calling' || this.state === 'proceeding') this.fail('timeout'); // Timer B / F
+      // Timer B (INVITE) runs only while Calling: once a provisional arrived the call may ring for minutes
+      // (§17.1.1.2); the proxy core bounds ringing itself. Timer F (non-INVITE) covers Trying and Proceeding.
+      if (this.state === 'calling' || (!this.isInvite && this.state === 'proceeding')) this.fail('timeout');
     });
   }
 

@@ -316,6 +316,39 @@ test('MD5 is accepted only for a user allowed to use it', async () => {
   }
 });
 
+test("an authenticated user cannot register its phone under another user's address of record", async () => {
+  const phone = await peer('127.0.0.20');
+  try {
+    const r1 = request(phone, 'REGISTER');
+    const asBob = (t: string) => t.replace(/^To: .*$/m, `To: <sip:bob@${PUBLIC_IP}>`);
+    phone.send(asBob(r1.text));
+    const c = await phone.next((m) => m.startsWith('SIP/2.0 401'));
+    const ch = header(c, 'WWW-Authenticate')[1] ?? '';
+    pbx.inbox.length = 0;
+    const r2 = request(phone, 'REGISTER', {
+      callId: r1.callId,
+      auth: answer(ch, { user: 'alice', password: 's3cret-A', method: 'REGISTER', uri: r1.uri, alg: 'SHA-256' }),
+    });
+    phone.send(asBob(r2.text));
+    await phone.next((m) => m.startsWith('SIP/2.0 403'));
+    assert.equal(pbx.inbox.filter((m) => m.startsWith('REGISTER')).length, 0, 'nothing reached the registrar');
+  } finally {
+    phone.sock.close();
+  }
+});
+
+test('challenges are stateless: no retransmitted 401 toward a source that never answers', async () => {
+  const phone = await peer('127.0.0.21');
+  try {
+    phone.send(request(phone, 'REGISTER').text);
+    await phone.next((m) => m.startsWith('SIP/2.0 401'));
+    await new Promise((r) => setTimeout(r, 1200)); // Timer G would have repeated it at 500 ms and 1500 ms
+    assert.equal(phone.inbox.filter((m) => m.startsWith('SIP/2.0 401')).length, 0);
+  } finally {
+    phone.sock.close();
+  }
+});
+
 test('a legacy source range gets MD5 listed first, and an MD5-only phone there registers', async () => {
   const legacy = await peer('127.0.0.18');
   try {

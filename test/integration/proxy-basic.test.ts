@@ -438,6 +438,29 @@ test("re-INVITE (hold) and a BYE from the PBX cross the border with each side's 
   assert.match(ok, /branch=z9hG4bK-pbxbye1/, 'the PBX gets its own Via back');
 });
 
+test('a BYE or CANCEL with the right Call-ID and tags but from another address is refused (481)', async () => {
+  pbx.reset();
+  autoAnswer(pbx, { answer: true });
+  client.inbox.length = 0;
+  client.send(invite('call-guard@client', 'z9hG4bK-g1'), publicPort, PUBLIC_IP);
+  await client.next((m) => m.startsWith('SIP/2.0 200') && m.includes('call-guard@client'));
+  client.send(request('ACK', 'call-guard@client', 'z9hG4bK-g1ack', { toTag: 'pbxtag1' }), publicPort, PUBLIC_IP);
+  const intruder = await peer('127.0.0.66');
+  try {
+    pbx.inbox.length = 0;
+    intruder.send(request('BYE', 'call-guard@client', 'z9hG4bK-evil1', { toTag: 'pbxtag1', cseq: 2 }), publicPort, PUBLIC_IP);
+    await intruder.next((m) => m.startsWith('SIP/2.0 481'));
+    intruder.send(request('CANCEL', 'call-guard@client', 'z9hG4bK-g1'), publicPort, PUBLIC_IP);
+    await intruder.next((m) => m.startsWith('SIP/2.0 481'));
+    assert.equal(pbx.inbox.filter((m) => m.startsWith('BYE') || m.startsWith('CANCEL')).length, 0, 'nothing reached the PBX');
+    // The real phone can still hang up.
+    client.send(request('BYE', 'call-guard@client', 'z9hG4bK-g1bye', { toTag: 'pbxtag1', cseq: 2 }), publicPort, PUBLIC_IP);
+    await client.next((m) => m.startsWith('SIP/2.0 200') && /BYE/.test(header(m, 'CSeq') ?? ''));
+  } finally {
+    intruder.sock.close();
+  }
+});
+
 test('drain: new calls get 503 while an established call can still hang up, then the daemon stops', async () => {
   pbx.reset();
   autoAnswer(pbx, { answer: true });

@@ -109,11 +109,11 @@ describe('verifyAuthorization', () => {
   it('MD5 is refused unless allowed', () => {
     const { base, nonce } = setup();
     const h = authorization({ nonce, algorithm: 'MD5' });
-    assert.deepEqual(verifyAuthorization(base(h, cred('alice'))), { kind: 'fail', reason: 'algorithm_not_allowed' });
+    assert.deepEqual(verifyAuthorization(base(h, cred('alice'))), { kind: 'fail', reason: 'algorithm_not_allowed', user: 'alice' });
     assert.equal(verifyAuthorization(base(h, cred('alice'), { allowMd5: true })).kind, 'ok');
     // An absent algorithm means MD5 (RFC 3261 §22.4).
     const noAlg = h.replace(', algorithm=MD5', '');
-    assert.deepEqual(verifyAuthorization(base(noAlg, cred('alice'))), { kind: 'fail', reason: 'algorithm_not_allowed' });
+    assert.deepEqual(verifyAuthorization(base(noAlg, cred('alice'))), { kind: 'fail', reason: 'algorithm_not_allowed', user: 'alice' });
     assert.deepEqual(verifyAuthorization(base(h.replace('algorithm=MD5', 'algorithm=SHA-1'), cred('alice'))), {
       kind: 'fail',
       reason: 'algorithm_not_allowed',

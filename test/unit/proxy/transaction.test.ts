@@ -181,3 +181,16 @@ test('the transaction table is bounded and evicted transactions stop their timer
   clock.advance(500);
   assert.equal(sends, 3, 'only live transactions retransmit');
 });
+
+test('INVITE client: once ringing, Timer B no longer applies (calls may ring for minutes)', () => {
+  const h = harness();
+  const inv = request('INVITE');
+  const ct = h.layer.createClient('z9hG4bKtest1', inv, udpTarget, h.tu);
+  ct.start();
+  ct.receive(buildResponseTo(inv, 180, 'Ringing', [], 'tt'));
+  h.clock.advance(120_000);
+  assert.deepEqual(h.events, ['resp 180'], 'no timeout while proceeding');
+  assert.equal(ct.state, 'proceeding');
+  ct.receive(buildResponseTo(inv, 200, 'OK', [], 'tt'));
+  assert.deepEqual(h.events, ['resp 180', 'resp 200']);
+});
