@@ -285,7 +285,7 @@ export class B2bua implements ClientTransactionUser {
     const call = ctx.call;
     call.pbxName = target.config.name;
     call.legs.pbx.flow = target.target;
-    ctx.pendingBindings ??= [];
+    if (req.method === 'REGISTER') ctx.pendingBindings ??= [];
     const out =
       ctx.outgoing ?? this.builder.buildOutgoing(req, call, 'public', 'pbx', ctx.st.source, undefined, undefined, ctx.pendingBindings);
     if (!out) return this.finishWithLocal(ctx, 500, 'Server Internal Error');
