@@ -249,17 +249,7 @@ export class B2bua implements ClientTransactionUser {
     call.trustedPeer = facts.trustedPeer;
     const contacts = req.contacts();
     if (call.dialog && contacts.ok && contacts.value[0]) call.legs.public.remoteTarget = contacts.value[0].uri.raw;
-    const ctx: ServerCtx = {
-      call,
-      st,
-      side: 'public',
-      ct: undefined,
-      cancelPending: false,
-      tried: new Set(),
-      outgoing: undefined,
-      responseTimer: undefined,
-    };
-    st.userData = ctx;
+    const ctx = this.attach(call, st, 'public');
     this.withMedia(call, req, () => this.sendToPbx(ctx, req));
   }
 
@@ -319,17 +309,7 @@ export class B2bua implements ClientTransactionUser {
     call.pbxName = pbx?.config.name;
     const contacts = req.contacts();
     if (call.dialog && contacts.ok && contacts.value[0]) call.legs.pbx.remoteTarget = contacts.value[0].uri.raw;
-    const ctx: ServerCtx = {
-      call,
-      st,
-      side: 'pbx',
-      ct: undefined,
-      cancelPending: false,
-      tried: new Set(),
-      outgoing: undefined,
-      responseTimer: undefined,
-    };
-    st.userData = ctx;
+    const ctx = this.attach(call, st, 'pbx');
     this.withMedia(call, req, () => {
       const out = this.builder.buildOutgoing(req, call, 'pbx', 'public', st.source, binding.contactUri, binding.aor);
       if (!out) return this.finishWithLocal(ctx, 500, 'Server Internal Error');
@@ -345,17 +325,7 @@ export class B2bua implements ClientTransactionUser {
     }
     call.lastActivityAt = this.deps.clock.now();
     const to = otherSide(side);
-    const ctx: ServerCtx = {
-      call,
-      st,
-      side,
-      ct: undefined,
-      cancelPending: false,
-      tried: new Set(),
-      outgoing: undefined,
-      responseTimer: undefined,
-    };
-    st.userData = ctx;
+    const ctx = this.attach(call, st, side);
     this.withMedia(call, req, () => {
       const out = this.builder.buildOutgoing(req, call, side, to, st.source);
       if (!out) return this.respondLocal(st, 500, 'Server Internal Error');
@@ -642,6 +612,22 @@ export class B2bua implements ClientTransactionUser {
     };
     this.calls.add(call);
     return call;
+  }
+
+  /** The server transaction's context: which call it serves and, once sent, its client transaction. */
+  private attach(call: Call, st: ServerTransaction, side: Side): ServerCtx {
+    const ctx: ServerCtx = {
+      call,
+      st,
+      side,
+      ct: undefined,
+      cancelPending: false,
+      tried: new Set(),
+      outgoing: undefined,
+      responseTimer: undefined,
+    };
+    st.userData = ctx;
+    return ctx;
   }
 
   /**
