@@ -28,6 +28,7 @@ import { createMediaAnchor } from './proxy/media-anchor.ts';
 import { PbxPool, type PbxTargetConfig } from './proxy/pbx-pool.ts';
 import { PbxProber } from './proxy/pbx-prober.ts';
 import { BRANCH_PREFIX, isAddressedToUs } from './proxy/topology.ts';
+import { sourceKey } from './security/cidr.ts';
 import { createDefences } from './security/defences.ts';
 import { parseMessage } from './sip/parser.ts';
 import type { SipLimits, SipMessage } from './sip/types.ts';
@@ -132,7 +133,9 @@ export async function startDaemon(opts: { configPath: string; logger?: Logger; i
       onBan: (ban) => {
         auditBans.onBan(ban);
         for (const [address, ids] of connsByAddress) {
-          if (ban.kind === 'address' ? address !== ban.target : !defences.bans.isBanned(address)) continue;
+          const hit =
+            ban.kind === 'address' ? address === ban.target || sourceKey(address) === ban.target : defences.bans.isBanned(address);
+          if (!hit) continue;
           for (const id of ids) transport?.closeConnection(id);
         }
       },
@@ -142,7 +145,7 @@ export async function startDaemon(opts: { configPath: string; logger?: Logger; i
   const send = (target: Target, bytes: Buffer): boolean => {
     if (!transport) return false;
     // A banned source hears nothing more, not even retransmissions of answers it was owed (Timer G).
-    if (target.listenerId !== PBX_LISTENER_ID && defences.bans.isBanned(target.address)) return false;
+    if (target.listenerId !== PBX_LISTENER_ID && defences.isBanned(target.address)) return false;
     const r = transport.send(target, bytes);
     countOut(metrics, bytes, target, PBX_LISTENER_ID);
     return r === 'sent' || r === 'queued';

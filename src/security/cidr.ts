@@ -88,3 +88,19 @@ export class CidrSet {
 export interface AddressSet {
   has(address: string): boolean;
 }
+
+/**
+ * The accountable unit of a source: an IPv4 address itself, an IPv6 address's /64 (one subscriber's LAN is a /64;
+ * an attacker holding one can rotate through 2^64 addresses, so strikes, flood buckets and automatic bans count
+ * the prefix). Returned in the canonical form `2001:db8:1:2::`; non-IPv6 input is returned as is.
+ */
+export function sourceKey(address: string): string {
+  if (!address.includes(':')) return address;
+  const v = addressToBigInt(address);
+  if (v === undefined) return address;
+  if (v >> 32n === 0xffffn) return address; // IPv4-mapped: the IPv4 address is the unit
+  const prefix = v >> 64n;
+  const hextets: string[] = [];
+  for (let i = 3; i >= 0; i--) hextets.push(((prefix >> BigInt(i * 16)) & 0xffffn).toString(16));
+  return `${hextets.join(':')}::`;
+}

@@ -21,7 +21,7 @@ import type { SipMessage } from '../sip/types.ts';
 import { AllowList } from './allow-list.ts';
 import { type BanStore, createBanStore } from './ban-store.ts';
 import { type BanInfo, type BanManager, createBanManager, type UnbanReason } from './bans.ts';
-import { CidrSet } from './cidr.ts';
+import { CidrSet, sourceKey } from './cidr.ts';
 import { Gate } from './gate.ts';
 import type { OffenceKind } from './offences.ts';
 import { createFloodLimiter, type FloodLimiter } from './rate-limit.ts';
@@ -62,6 +62,8 @@ export interface Defences {
     readonly bansLifted: Record<UnbanReason, number>;
   };
   limiter(): FloodLimiter | undefined;
+  /** Whether a source is banned (its own address, or for IPv6 its /64). */
+  isBanned(address: string): boolean;
   offence(address: string, kind: OffenceKind, user?: string): void;
   reconfigure(p: Policy): void;
   close(): Promise<void>;
@@ -124,9 +126,11 @@ export async function createDefences(policy: Policy, deps: DefencesDeps): Promis
   bans.restore(loaded.bans);
   if (loaded.bans.length > 0) log.info({ bans: loaded.bans.length, expired: loaded.expired }, 'bans restored');
 
+  // Strikes and automatic bans count the source's accountable unit (an IPv6 /64, see sourceKey).
   const offence = (address: string, kind: OffenceKind, user?: string): void => {
     counters.offences[kind]++;
-    if (p.security.bans.enabled) bans.offence(address, kind, user);
+    // An allow-listed host is never banned, and its offences do not count against its /64 either.
+    if (p.security.bans.enabled) bans.offence(allow.has(address) ? address : sourceKey(address), kind, user);
   };
 
   const buildLimiter = (q: Policy): FloodLimiter | undefined => {
@@ -146,7 +150,12 @@ export async function createDefences(policy: Policy, deps: DefencesDeps): Promis
   limiter = buildLimiter(p);
 
   let access = { allow: new CidrSet(p.access.allow), deny: new CidrSet(p.access.deny) };
-  const gate = new Gate({ isBanned: (a) => bans.isBanned(a), access: () => access, limiter: () => limiter });
+  // A ban on an IPv6 /64 (automatic bans of IPv6 sources) covers every address in it; IPv4 costs one lookup.
+  const gate = new Gate({
+    isBanned: (a) => bans.isBanned(a) || (a.includes(':') && !allow.has(a) && bans.isBanned(sourceKey(a))),
+    access: () => access,
+    limiter: () => limiter,
+  });
 
   const scannerStage = createScannerStage({
     ourHosts: deps.ourHosts,
@@ -279,6 +288,7 @@ export async function createDefences(policy: Policy, deps: DefencesDeps): Promis
     authStage,
     counters,
     limiter: () => limiter,
+    isBanned: (a) => bans.isBanned(a) || (a.includes(':') && !allow.has(a) && bans.isBanned(sourceKey(a))),
     offence,
     reconfigure(next: Policy) {
       const usersMoved = usersPath() !== (isAbsolute(next.auth.usersFile) ? next.auth.usersFile : join(deps.dataDir, next.auth.usersFile));

@@ -4,7 +4,7 @@
  * comes from the first token of the start line (no parsing). Floods die here; nothing in this path allocates
  * beyond what the limiter needs for a source it has not seen before.
  */
-import type { AddressSet } from './cidr.ts';
+import { type AddressSet, sourceKey } from './cidr.ts';
 import type { FloodLimiter, RequestClass } from './rate-limit.ts';
 
 export type GateDropReason = 'banned' | 'denied' | 'not_allowed' | 'flood' | 'global_flood';
@@ -55,7 +55,7 @@ export class Gate {
   admitMessage(address: string, bytes: Buffer): boolean {
     const limiter = this.o.limiter();
     if (!limiter) return true;
-    const r = limiter.take(address, requestClassOf(bytes));
+    const r = limiter.take(address.includes(':') ? sourceKey(address) : address, requestClassOf(bytes));
     if (r === 'ok') return true;
     if (r === 'limited') this.counters.flood++;
     else this.counters.global_flood++;
