@@ -5,117 +5,28 @@
  * Real UDP sockets and a real node:http backend, all on 127.0.0.x.
  */
 import assert from 'node:assert/strict';
-import { createSocket, type Socket } from 'node:dgram';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { computeAllHa1, computeResponse } from '../../src/auth/digest.ts';
+import { computeAllHa1 } from '../../src/auth/digest.ts';
 import { silentLogger } from '../../src/core/log.ts';
 import { type Daemon, startDaemon } from '../../src/main.ts';
+import { digestPhoneKit, header, INSIDE_IP, PBX_IP, type Peer, PUBLIC_IP } from './helpers/digest-phone.ts';
 
-const PUBLIC_IP = '127.0.0.1';
-const INSIDE_IP = '127.0.0.2';
-const PBX_IP = '127.0.0.3';
 const REALM = 'palisade.http';
 const TOKEN = 'backend-token-7c1e';
 
 /** The application database behind the backend. */
 const PASSWORDS: Record<string, string> = { carol: 'http-only-pass', erin: 'cached-before-outage', dave: 'never-reached' };
 
-interface Peer {
-  sock: Socket;
-  port: number;
-  ip: string;
-  inbox: string[];
-  next(pred: (m: string) => boolean, ms?: number): Promise<string>;
-  send(text: string): void;
-}
-
-let publicPort = 0;
-
-async function peer(ip: string): Promise<Peer> {
-  const sock = createSocket('udp4');
-  const inbox: string[] = [];
-  const waiters: Array<{ pred: (m: string) => boolean; resolve: (m: string) => void }> = [];
-  sock.on('message', (b) => {
-    const m = b.toString('latin1');
-    const w = waiters.find((x) => x.pred(m));
-    if (w) {
-      waiters.splice(waiters.indexOf(w), 1);
-      w.resolve(m);
-    } else inbox.push(m);
-  });
-  await new Promise<void>((r) => sock.bind(0, ip, () => r()));
-  return {
-    sock,
-    ip,
-    port: sock.address().port,
-    inbox,
-    next(pred, ms = 3000) {
-      const i = inbox.findIndex(pred);
-      if (i >= 0) return Promise.resolve(inbox.splice(i, 1)[0] as string);
-      return new Promise((resolve, reject) => {
-        const t = setTimeout(() => reject(new Error(`timeout; inbox: ${inbox.map((m) => m.split('\r\n')[0]).join(' | ')}`)), ms);
-        waiters.push({
-          pred,
-          resolve: (m) => {
-            clearTimeout(t);
-            resolve(m);
-          },
-        });
-      });
-    },
-    send(text) {
-      sock.send(Buffer.from(text, 'latin1'), publicPort, PUBLIC_IP);
-    },
-  };
-}
-
-const header = (msg: string, name: string): string[] =>
-  msg
-    .split('\r\n')
-    .filter((l) => l.toLowerCase().startsWith(`${name.toLowerCase()}:`))
-    .map((l) => l.slice(l.indexOf(':') + 1).trim());
-
-let seq = 0;
-function register(p: Peer, user: string, opts: { auth?: string; callId?: string } = {}): { text: string; uri: string; callId: string } {
-  const uri = `sip:${PUBLIC_IP}:${publicPort}`;
-  const callId = opts.callId ?? `http-${++seq}@test`;
-  const lines = [
-    `REGISTER ${uri} SIP/2.0`,
-    `Via: SIP/2.0/UDP ${p.ip}:${p.port};branch=z9hG4bKh${++seq}x${Math.random().toString(36).slice(2, 8)};rport`,
-    'Max-Forwards: 70',
-    `From: <sip:${user}@${PUBLIC_IP}>;tag=ft${seq}`,
-    `To: <sip:${user}@${PUBLIC_IP}>`,
-    `Call-ID: ${callId}`,
-    `CSeq: ${seq} REGISTER`,
-    `Contact: <sip:${user}@${p.ip}:${p.port}>`,
-    'User-Agent: PalisadeTestPhone/1.0',
-    'Expires: 300',
-  ];
-  if (opts.auth) lines.push(`Authorization: ${opts.auth}`);
-  lines.push('Content-Length: 0', '', '');
-  return { text: lines.join('\r\n'), uri, callId };
-}
-
-function answer(challenge: string, user: string, password: string, uri: string): string {
-  const nonce = /nonce="([^"]+)"/.exec(challenge)?.[1] ?? '';
-  const ha1 = computeAllHa1(user, REALM, password).sha256;
-  const response = computeResponse({
-    algorithm: 'SHA-256',
-    ha1,
-    nonce,
-    method: 'REGISTER',
-    uri,
-    qop: 'auth',
-    nc: '00000001',
-    cnonce: 'feed01',
-  });
-  return `Digest username="${user}", realm="${REALM}", nonce="${nonce}", uri="${uri}", response="${response}", algorithm=SHA-256, qop=auth, nc=00000001, cnonce="feed01"`;
-}
+const kit = digestPhoneKit(REALM, 3000);
+const { peer } = kit;
+const register = (p: Peer, user: string, opts: { auth?: string; callId?: string } = {}) => kit.request(p, 'REGISTER', { user, ...opts });
+const answer = (challenge: string, user: string, password: string, uri: string): string =>
+  kit.answer(challenge, { user, password, method: 'REGISTER', uri, alg: 'SHA-256' });
 
 /** Challenge, answer; resolves with the final response to the answered REGISTER. */
 async function registerWithPassword(phone: Peer, user: string, password: string): Promise<string> {
@@ -208,7 +119,7 @@ logging: { level: silent }
 `,
   );
   daemon = await startDaemon({ configPath: join(dir, 'palisade.yaml'), logger: silentLogger, installSignalHandlers: false });
-  publicPort = daemon.status().listeners.find((l) => l.id === 'pub')?.port ?? 0;
+  kit.publicPort = daemon.status().listeners.find((l) => l.id === 'pub')?.port ?? 0;
 });
 
 after(async () => {

@@ -4,118 +4,19 @@
  * and attack-*.test.ts.)
  */
 import assert from 'node:assert/strict';
-import { createSocket, type Socket } from 'node:dgram';
 import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { writeUsersFile } from '../../src/auth/credentials.ts';
-import { computeAllHa1, computeResponse } from '../../src/auth/digest.ts';
+import { computeAllHa1 } from '../../src/auth/digest.ts';
 import { silentLogger } from '../../src/core/log.ts';
 import { type Daemon, startDaemon } from '../../src/main.ts';
+import { digestPhoneKit, header, INSIDE_IP, PBX_IP, type Peer, PUBLIC_IP } from './helpers/digest-phone.ts';
 
-const PUBLIC_IP = '127.0.0.1';
-const INSIDE_IP = '127.0.0.2';
-const PBX_IP = '127.0.0.3';
 const REALM = 'palisade.test';
-
-interface Peer {
-  sock: Socket;
-  port: number;
-  ip: string;
-  inbox: string[];
-  next(pred: (m: string) => boolean, ms?: number): Promise<string>;
-  send(text: string): void;
-}
-
-let publicPort = 0;
-
-async function peer(ip: string): Promise<Peer> {
-  const sock = createSocket('udp4');
-  const inbox: string[] = [];
-  const waiters: Array<{ pred: (m: string) => boolean; resolve: (m: string) => void }> = [];
-  sock.on('message', (b) => {
-    const m = b.toString('latin1');
-    const w = waiters.find((x) => x.pred(m));
-    if (w) {
-      waiters.splice(waiters.indexOf(w), 1);
-      w.resolve(m);
-    } else inbox.push(m);
-  });
-  await new Promise<void>((r) => sock.bind(0, ip, () => r()));
-  return {
-    sock,
-    ip,
-    port: sock.address().port,
-    inbox,
-    next(pred, ms = 2000) {
-      const i = inbox.findIndex(pred);
-      if (i >= 0) return Promise.resolve(inbox.splice(i, 1)[0] as string);
-      return new Promise((resolve, reject) => {
-        const t = setTimeout(() => reject(new Error(`timeout; inbox: ${inbox.map((m) => m.split('\r\n')[0]).join(' | ')}`)), ms);
-        waiters.push({
-          pred,
-          resolve: (m) => {
-            clearTimeout(t);
-            resolve(m);
-          },
-        });
-      });
-    },
-    send(text) {
-      sock.send(Buffer.from(text, 'latin1'), publicPort, PUBLIC_IP);
-    },
-  };
-}
-
-const header = (msg: string, name: string): string[] =>
-  msg
-    .split('\r\n')
-    .filter((l) => l.toLowerCase().startsWith(`${name.toLowerCase()}:`))
-    .map((l) => l.slice(l.indexOf(':') + 1).trim());
-
-let seq = 0;
-function request(
-  p: Peer,
-  method: string,
-  opts: { user?: string; auth?: string; ua?: string; callId?: string } = {},
-): { text: string; uri: string; callId: string } {
-  const user = opts.user ?? 'alice';
-  const uri = method === 'REGISTER' ? `sip:${PUBLIC_IP}:${publicPort}` : `sip:100@${PUBLIC_IP}:${publicPort}`;
-  const callId = opts.callId ?? `auth-${++seq}@test`;
-  const to = method === 'REGISTER' ? `<sip:${user}@${PUBLIC_IP}>` : `<sip:100@${PUBLIC_IP}>`;
-  const lines = [
-    `${method} ${uri} SIP/2.0`,
-    `Via: SIP/2.0/UDP ${p.ip}:${p.port};branch=z9hG4bKt${seq}x${Math.random().toString(36).slice(2, 8)};rport`,
-    'Max-Forwards: 70',
-    `From: <sip:${user}@${PUBLIC_IP}>;tag=ft${seq}`,
-    `To: ${to}`,
-    `Call-ID: ${callId}`,
-    `CSeq: ${seq} ${method}`,
-    `Contact: <sip:${user}@${p.ip}:${p.port}>`,
-    `User-Agent: ${opts.ua ?? 'PalisadeTestPhone/1.0'}`,
-  ];
-  if (method === 'REGISTER') lines.push('Expires: 300');
-  if (opts.auth) lines.push(`${method === 'REGISTER' ? 'Authorization' : 'Proxy-Authorization'}: ${opts.auth}`);
-  lines.push('Content-Length: 0', '', '');
-  return { text: lines.join('\r\n'), uri, callId };
-}
-
-function param(challenge: string, name: string): string | undefined {
-  return new RegExp(`${name}="?([^",]+)"?`).exec(challenge)?.[1];
-}
-
-function answer(
-  challenge: string,
-  opts: { user: string; password: string; method: string; uri: string; alg: 'SHA-256' | 'SHA-512-256' | 'MD5'; nc?: string },
-): string {
-  const nonce = param(challenge, 'nonce') ?? '';
-  const ha1 = computeAllHa1(opts.user, REALM, opts.password)[opts.alg === 'SHA-256' ? 'sha256' : opts.alg === 'MD5' ? 'md5' : 'sha512_256'];
-  const nc = opts.nc ?? '00000001';
-  const cnonce = 'c0ffee';
-  const response = computeResponse({ algorithm: opts.alg, ha1, nonce, method: opts.method, uri: opts.uri, qop: 'auth', nc, cnonce });
-  return `Digest username="${opts.user}", realm="${REALM}", nonce="${nonce}", uri="${opts.uri}", response="${response}", algorithm=${opts.alg}, qop=auth, nc=${nc}, cnonce="${cnonce}"`;
-}
+const kit = digestPhoneKit(REALM);
+const { peer, request, answer } = kit;
 
 let daemon: Daemon;
 let pbx: Peer;
@@ -180,7 +81,7 @@ logging: { level: silent }
 `,
   );
   daemon = await startDaemon({ configPath: join(dir, 'palisade.yaml'), logger: silentLogger, installSignalHandlers: false });
-  publicPort = daemon.status().listeners.find((l) => l.id === 'pub')?.port ?? 0;
+  kit.publicPort = daemon.status().listeners.find((l) => l.id === 'pub')?.port ?? 0;
 });
 
 after(async () => {
