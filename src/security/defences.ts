@@ -150,9 +150,10 @@ export async function createDefences(policy: Policy, deps: DefencesDeps): Promis
   limiter = buildLimiter(p);
 
   let access = { allow: new CidrSet(p.access.allow), deny: new CidrSet(p.access.deny) };
-  // A ban on an IPv6 /64 (automatic bans of IPv6 sources) covers every address in it; IPv4 costs one lookup.
+  /** A source's own address is banned, or (IPv6, not allow-listed) its /64 is. One lookup for IPv4. */
+  const isBanned = (a: string): boolean => bans.isBanned(a) || (a.includes(':') && !allow.has(a) && bans.isBanned(sourceKey(a)));
   const gate = new Gate({
-    isBanned: (a) => bans.isBanned(a) || (a.includes(':') && !allow.has(a) && bans.isBanned(sourceKey(a))),
+    isBanned,
     access: () => access,
     limiter: () => limiter,
   });
@@ -288,7 +289,7 @@ export async function createDefences(policy: Policy, deps: DefencesDeps): Promis
     authStage,
     counters,
     limiter: () => limiter,
-    isBanned: (a) => bans.isBanned(a) || (a.includes(':') && !allow.has(a) && bans.isBanned(sourceKey(a))),
+    isBanned,
     offence,
     reconfigure(next: Policy) {
       const usersMoved = usersPath() !== (isAbsolute(next.auth.usersFile) ? next.auth.usersFile : join(deps.dataDir, next.auth.usersFile));
