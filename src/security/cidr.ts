@@ -96,6 +96,46 @@ export interface AddressSet {
  */
 export function sourceKey(address: string): string {
   if (!address.includes(':')) return address;
+  return fastPrefix64(address) ?? slowSourceKey(address);
+}
+
+const HEXTET = /^[0-9a-fA-F]{1,4}$/;
+
+/**
+ * The /64 of a plain IPv6 address by string work alone (~5x cheaper than the BigInt path, and this runs per
+ * datagram for IPv6 sources at the gate). Undefined for anything unusual (zone ids, embedded IPv4): the slow path
+ * decides those.
+ */
+function fastPrefix64(a: string): string | undefined {
+  if (a.includes('.') || a.includes('%')) return undefined;
+  const dbl = a.indexOf('::');
+  let groups: string[];
+  if (dbl === -1) {
+    groups = a.split(':');
+  } else {
+    if (a.indexOf('::', dbl + 1) !== -1) return undefined;
+    const left = dbl === 0 ? [] : a.slice(0, dbl).split(':');
+    const right = dbl + 2 >= a.length ? [] : a.slice(dbl + 2).split(':');
+    const zeros = 8 - left.length - right.length;
+    if (zeros < 1) return undefined;
+    groups = left.concat(new Array<string>(zeros).fill('0'), right);
+  }
+  if (groups.length !== 8) return undefined;
+  if (/^0{1,4}$/.test(groups[4] as string) && /^ffff$/i.test(groups[5] as string) && groups.slice(0, 4).every((g) => /^0{1,4}$/.test(g))) {
+    return undefined; // IPv4-mapped written in hex: the slow path keeps the IPv4 address as the unit
+  }
+  let out = '';
+  for (let i = 0; i < 4; i++) {
+    const g = groups[i] as string;
+    if (!HEXTET.test(g)) return undefined;
+    out += `${Number.parseInt(g, 16).toString(16)}:`;
+  }
+  for (let i = 4; i < 8; i++) if (!HEXTET.test(groups[i] as string)) return undefined;
+  return `${out}:`;
+}
+
+/** Exported for the property test that checks the fast path against it. */
+export function slowSourceKey(address: string): string {
   const v = addressToBigInt(address);
   if (v === undefined) return address;
   if (v >> 32n === 0xffffn) return address; // IPv4-mapped: the IPv4 address is the unit
