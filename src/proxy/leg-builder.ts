@@ -202,7 +202,23 @@ export class LegBuilder {
     );
   }
 
+  /**
+   * Hosts that must never reach the public side. Derived from the PBX targets and the listeners, which change only
+   * on a reload (the pool then holds a new state array), so it is computed once per change, not per message.
+   */
   private insideHosts(): string[] {
+    const states = this.deps.pool.all();
+    const listeners = this.deps.listeners();
+    const c = this.insideCache;
+    if (c !== undefined && c.states === states && c.listeners === listeners.length) return c.hosts;
+    const hosts = this.computeInsideHosts();
+    this.insideCache = { states, listeners: listeners.length, hosts };
+    return hosts;
+  }
+
+  private insideCache: { states: readonly unknown[]; listeners: number; hosts: string[] } | undefined;
+
+  private computeInsideHosts(): string[] {
     const hosts = new Set<string>();
     for (const p of this.deps.pool.all()) hosts.add(p.config.host);
     const pl = this.pbxListener();
