@@ -19,6 +19,11 @@ export interface MediaHook {
     contentType: string | undefined,
   ): { ok: true; body: Buffer } | { ok: false; status: number; reason: string };
   release(call: Call): void;
+  /**
+   * Called once by the proxy at construction: `end(call, reason)` tears an established call down with BYE to
+   * both sides (a ringing one with CANCEL/487), e.g. when its media has been silent for too long.
+   */
+  bindTerminate?(end: (call: Call, reason: string) => void): void;
 }
 
 export const passthroughMedia: MediaHook = {
