@@ -5,6 +5,7 @@
  */
 import { isIP } from 'node:net';
 import { z } from 'zod';
+import { createFraudSchema } from '../policy/schema.ts';
 
 const port = z.number().int().min(0).max(65535);
 const ms = z.number().int().min(0);
@@ -239,6 +240,12 @@ export const policySchema = z.strictObject({
       maxSessions: z.number().int().min(1).max(100000).default(10000),
       /** A released port is not reused for this long, so late packets of an ended call never reach a new one. */
       portQuarantine: durationSchema.prefault('4s'),
+      /** Packets per second accepted per media stream per direction; the excess is dropped and counted. */
+      maxPacketRate: z.number().int().min(10).max(100000).default(1000),
+      /** An established call whose media stopped both ways for this long is ended (BYE both ways); 0 disables. */
+      inactivityTimeout: durationSchema.prefault('60s'),
+      /** Clients (by signalling source address) that may use plain RTP; everyone else must offer SRTP or gets 488. */
+      plainAllowedFrom: z.array(cidr).default([]),
     })
     .prefault({}),
   /** Who may place calls and register, and how Palisade proves it (RFC 3261 §22, RFC 7616, RFC 8760). */
@@ -339,6 +346,29 @@ export const policySchema = z.strictObject({
     .strictObject({
       allow: z.array(cidr).default([]),
       deny: z.array(cidr).default([]),
+    })
+    .prefault({}),
+  /** Toll-fraud prevention: destinations, rights, source geography, limits, anomaly rules (src/policy). */
+  fraud: createFraudSchema(durationSchema).prefault({}),
+  /** Real-time alerts (fraud rules, bans) besides the audit log. */
+  alerts: z
+    .strictObject({
+      webhook: z
+        .strictObject({
+          url: z.url({ protocol: /^https?$/ }),
+          /** Extra request headers (an Authorization token, say); values may come from a file or the environment. */
+          headers: z.record(z.string().regex(/^[A-Za-z0-9-]{1,64}$/), z.union([z.string(), secretSchema])).default({}),
+          timeout: durationSchema.prefault('5s'),
+          retries: z.number().int().min(0).max(20).default(5),
+          /** First retry delay; doubles per attempt. */
+          backoff: durationSchema.prefault('1s'),
+          /** The same rule and subject within this window is sent once (later ones are counted in `suppressed`). */
+          dedupWindow: durationSchema.prefault('5m'),
+          /** Most alerts per minute per rule and subject. */
+          ratePerMinute: z.number().int().min(1).max(10000).default(6),
+          maxQueue: z.number().int().min(1).max(100000).default(1000),
+        })
+        .optional(),
     })
     .prefault({}),
 });
