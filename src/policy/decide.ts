@@ -181,7 +181,7 @@ export function decideCall(policy: CompiledFraudPolicy, facts: CallFacts, counte
   const r = checkRights(rights, classification, now, facts.sourceCountry);
   if (r !== undefined) return deny(r, withRule);
   const limits = checkLimits(
-    effectiveLimits(policy.limits, subject),
+    effectiveLimits(policy.limits, subject, facts.groups ?? []),
     policy.limits.global,
     cls,
     readLimitSnapshot(counters, subject, cls, now),

@@ -26,12 +26,16 @@ export interface FraudCounters extends FraudCounterReader {
 }
 
 export type ClassMinutes = Partial<Record<RightsClass, number>>;
+/** Longest single call per class in ms; `all` applies to classes without their own entry. */
+export type ClassDurations = Partial<Record<RightsClass | 'all', number>>;
 
 export interface LimitSet {
   readonly concurrent?: number | undefined;
   readonly callsPerMinute?: number | undefined;
   /** Minutes per class over a rolling 24 h. 0 forbids the class in practice (the first call is refused). */
   readonly minutesPerDay?: ClassMinutes | undefined;
+  /** Longest single call (ms) per class: at the limit the proxy hangs up both sides. */
+  readonly maxDuration?: ClassDurations | undefined;
 }
 
 export interface LimitsPolicy {
@@ -40,6 +44,8 @@ export interface LimitsPolicy {
   readonly global: { readonly concurrent?: number | undefined; readonly minutesPerDay?: ClassMinutes | undefined };
   readonly users: Readonly<Record<string, LimitSet>>;
   readonly trunks: Readonly<Record<string, LimitSet>>;
+  /** Per group (of an authenticated user): between the user default and the user's own entry. */
+  readonly groups?: Readonly<Record<string, LimitSet>> | undefined;
 }
 
 export const counterKeys = {
@@ -69,20 +75,35 @@ export function readLimitSnapshot(c: FraudCounterReader, s: Subject, cls: Rights
   };
 }
 
-export function effectiveLimits(p: LimitsPolicy, s: Subject): LimitSet {
-  if (s.kind === 'anonymous') return p.user;
-  const base = s.kind === 'user' ? p.user : p.trunk;
-  const table = s.kind === 'user' ? p.users : p.trunks;
-  const o = Object.hasOwn(table, s.id) ? table[s.id] : undefined;
-  if (o === undefined) return base;
+function merge(base: LimitSet, o: LimitSet): LimitSet {
   const concurrent = o.concurrent ?? base.concurrent;
   const callsPerMinute = o.callsPerMinute ?? base.callsPerMinute;
   const minutesPerDay = o.minutesPerDay === undefined ? base.minutesPerDay : { ...base.minutesPerDay, ...o.minutesPerDay };
+  const maxDuration = o.maxDuration === undefined ? base.maxDuration : { ...base.maxDuration, ...o.maxDuration };
   return {
     ...(concurrent !== undefined && { concurrent }),
     ...(callsPerMinute !== undefined && { callsPerMinute }),
     ...(minutesPerDay !== undefined && { minutesPerDay }),
+    ...(maxDuration !== undefined && { maxDuration }),
   };
+}
+
+/**
+ * The limits that apply to a subject: the user (or trunk) default, then each of a user's groups in the order the
+ * users file lists them, then the subject's own entry; a later layer overrides the keys it sets.
+ */
+export function effectiveLimits(p: LimitsPolicy, s: Subject, groups: readonly string[] = []): LimitSet {
+  if (s.kind === 'anonymous') return p.user;
+  let set = s.kind === 'user' ? p.user : p.trunk;
+  if (s.kind === 'user' && p.groups !== undefined) {
+    for (const g of groups) {
+      const gs = Object.hasOwn(p.groups, g) ? p.groups[g] : undefined;
+      if (gs !== undefined) set = merge(set, gs);
+    }
+  }
+  const table = s.kind === 'user' ? p.users : p.trunks;
+  const o = Object.hasOwn(table, s.id) ? table[s.id] : undefined;
+  return o === undefined ? set : merge(set, o);
 }
 
 export type LimitRule = 'concurrent' | 'concurrent_global' | 'call_rate' | 'minutes_per_day' | 'minutes_per_day_global';
@@ -90,7 +111,7 @@ export type LimitRule = 'concurrent' | 'concurrent_global' | 'call_rate' | 'minu
 export interface LimitCheck {
   /** The first limit reached, if any. */
   readonly exceeded: LimitRule | undefined;
-  /** How long this call may last before a per-day minute budget runs out (undefined = no budget for the class). */
+  /** How long this call may last: the per-day minute budget left or the class's maxDuration, whichever is less (undefined = no bound). */
   readonly maxDurationMs: number | undefined;
 }
 
@@ -113,6 +134,8 @@ export function checkLimits(set: LimitSet, global: LimitsPolicy['global'], cls: 
     if (left <= 0) exceeded ??= 'minutes_per_day_global';
     maxDurationMs = Math.max(0, Math.min(maxDurationMs ?? left, left));
   }
+  const cap = set.maxDuration?.[cls] ?? set.maxDuration?.all;
+  if (cap !== undefined && cap > 0) maxDurationMs = Math.min(maxDurationMs ?? cap, cap);
   return { exceeded, maxDurationMs };
 }
 

@@ -61,11 +61,6 @@ const profileSchema = z.strictObject({
 });
 
 const classMinutes = z.partialRecord(callClass, z.number().int().min(0).max(1_000_000));
-const limitSetSchema = z.strictObject({
-  concurrent: z.number().int().min(0).max(1_000_000).optional(),
-  callsPerMinute: z.number().int().min(0).max(1_000_000).optional(),
-  minutesPerDay: classMinutes.optional(),
-});
 
 const destinationSchema = z
   .strictObject({
@@ -92,6 +87,13 @@ export function createFraudSchema(duration: typeof DurationSchema) {
     z.strictObject({ block_user: duration }).transform((o): AnomalyAction => ({ kind: 'block_user', forMs: o.block_user })),
     z.strictObject({ ban_source: duration }).transform((o): AnomalyAction => ({ kind: 'ban_source', forMs: o.ban_source })),
   ]);
+  const limitSetSchema = z.strictObject({
+    concurrent: z.number().int().min(0).max(1_000_000).optional(),
+    callsPerMinute: z.number().int().min(0).max(1_000_000).optional(),
+    minutesPerDay: classMinutes.optional(),
+    /** Longest single call per class (`all` for the others): BYE to both sides at the limit. */
+    maxDuration: z.partialRecord(z.enum([...RIGHTS_CLASSES, 'all']), duration).optional(),
+  });
   return z.strictObject({
     enabled: z.boolean().default(true),
     /** Region for national formats when neither user, group nor trunk sets one. */
@@ -117,6 +119,7 @@ export function createFraudSchema(duration: typeof DurationSchema) {
         global: z.strictObject({ concurrent: z.number().int().min(0).optional(), minutesPerDay: classMinutes.optional() }).prefault({}),
         users: z.record(name, limitSetSchema).default({}),
         trunks: z.record(name, limitSetSchema).default({}),
+        groups: z.record(name, limitSetSchema).default({}),
       })
       .prefault({}),
     anomaly: z
@@ -160,6 +163,21 @@ export function createFraudSchema(duration: typeof DurationSchema) {
             action: action.prefault('alert'),
           })
           .prefault({}),
+      })
+      .prefault({}),
+    /** Source geography (GeoIP): checked before authentication for global and per-listener rules. */
+    geo: z
+      .strictObject({
+        /** MaxMind-format (.mmdb) country database; relative to node.dataDir. Needed by every geo rule. */
+        database: z.string().min(1).optional(),
+        /** When the source is not in the database (or it cannot be read): let it through, or refuse it. */
+        onLookupFailure: z.enum(['open', 'closed']).default('open'),
+        allow: z.array(country).optional(),
+        deny: z.array(country).default([]),
+        /** Per listener id: on top of the global rule. */
+        listeners: z
+          .record(name, z.strictObject({ allow: z.array(country).optional(), deny: z.array(country).default([]) }))
+          .default({}),
       })
       .prefault({}),
     reasonHeader: z
