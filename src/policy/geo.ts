@@ -148,7 +148,12 @@ function countryOfRecord(record: unknown): string | undefined {
 }
 
 function isoCode(block: unknown): string | undefined {
-  const code = typeof block === 'string' ? block : typeof block === 'object' && block !== null ? (block as { iso_code?: unknown }).iso_code : undefined;
+  const code =
+    typeof block === 'string'
+      ? block
+      : typeof block === 'object' && block !== null
+        ? (block as { iso_code?: unknown }).iso_code
+        : undefined;
   if (typeof code !== 'string' || code.length !== 2) return undefined;
   const up = code.toUpperCase();
   return /^[A-Z]{2}$/.test(up) ? up : undefined;
