@@ -24,12 +24,14 @@ import { isIP } from 'node:net';
 import type { Clock } from '../core/clock.ts';
 import type { Logger } from '../core/log.ts';
 import { err, ok, type Result } from '../core/result.ts';
-import { type IdleDropCounter, normalizeAddress, openPlainRelay, type PlainRelay } from './plain-relay.ts';
+import { type IdleDropCounter, normalizeAddress } from './plain-relay.ts';
 import { DEFAULT_PORT_QUARANTINE_MS, PortPool, type PortPoolStats } from './port-pool.ts';
-import { emptyTrafficStats, type MediaEndpoint, type MediaSide, type MediaTrafficStats } from './relay.ts';
+import { DEFAULT_MAX_PACKET_RATE, emptyTrafficStats, type MediaEndpoint, type MediaSide, type MediaTrafficStats } from './relay.ts';
+import { type DtlsProvider, openSecureRelay, type PublicSecurity, type SecureRelay } from './secure-relay.ts';
 import { IdleSocketPool } from './socket-pool.ts';
 
 export type { MediaDropReason, MediaEndpoint, MediaSide, MediaTrafficStats } from './relay.ts';
+export type { DtlsEndpointLike, DtlsProvider, PublicSecurity, SrtpKeyPair } from './secure-relay.ts';
 export { MEDIA_DROP_REASONS } from './relay.ts';
 
 /** Where a side must send to Palisade for one m= section: what to put in the SDP sent to that side. */
@@ -56,7 +58,8 @@ export type MediaErrorCode =
   | 'MEDIA_BAD_REMOTE'
   | 'MEDIA_BIND'
   | 'MEDIA_CLOSED'
-  | 'MEDIA_UNKNOWN_SESSION';
+  | 'MEDIA_UNKNOWN_SESSION'
+  | 'MEDIA_BAD_SECURITY';
 
 export interface MediaError {
   readonly code: MediaErrorCode;
@@ -89,6 +92,17 @@ export interface MediaControl {
   allocate(callRef: string, mediaCount: number): Promise<Result<MediaSessionHandle, MediaError>>;
   /** Where `side` receives media section `mediaIndex`; null for port 0, removed stream or RFC 2543 hold. */
   update(handle: MediaSessionHandle, side: MediaSide, mediaIndex: number, remote: MediaEndpoint | null): Result<void, MediaError>;
+  /**
+   * Secures the public side of media section `mediaIndex` (SDES keys, DTLS role and peer fingerprint, ICE-lite
+   * credentials), or makes it plain again (null). Call it again when a re-INVITE changes keys: a context is
+   * replaced only when its key changed; a DTLS session only when the role or the peer's fingerprint changed.
+   * From then on the public side authenticates before it latches (see secure-relay.ts).
+   */
+  secure(handle: MediaSessionHandle, mediaIndex: number, security: PublicSecurity | null): Result<void, MediaError>;
+  /** SHA-256 fingerprint of our DTLS certificate ('AB:CD:...'), or undefined when DTLS-SRTP is not available. */
+  dtlsFingerprint(): string | undefined;
+  /** The client address latched (authenticated) on a secure leg, or null. */
+  latchedPeer(handle: MediaSessionHandle, mediaIndex: number): { address: string; port: number } | null;
   /** What to put in the SDP sent to `side` for `mediaIndex` (same as handle.legs[mediaIndex][side]). */
   localFor(handle: MediaSessionHandle, side: MediaSide, mediaIndex: number): MediaLegInfo | undefined;
   /**
@@ -126,13 +140,17 @@ export interface MediaControlOptions {
   idleLegsMax?: number;
   /** Legs bound at start, before any call (capped by idleLegsMax and the port range); default 32 (64 port pairs). */
   prebindLegs?: number;
+  /** media.maxPacketRate: packets/s accepted per stream per direction; default 1000, 0 = no cap. */
+  maxPacketRate?: number;
+  /** DTLS-SRTP toward clients (process-wide certificate + endpoint factory); without it DTLS offers are refused. */
+  dtls?: DtlsProvider;
 }
 
 export const DEFAULT_PREBIND_LEGS = 32;
 
 /** One m= section's relay with the (immutable) ports it advertises; lives as long as its sockets. */
 interface Leg {
-  readonly relay: PlainRelay;
+  readonly relay: SecureRelay;
   readonly info: Readonly<Record<MediaSide, MediaLegInfo>>;
 }
 
@@ -296,8 +314,15 @@ class DefaultMediaControl implements MediaControl {
         this.failures.noPorts++;
         return invalid('MEDIA_NO_PORTS', 'relay port range exhausted');
       }
-      const r = await openPlainRelay(
-        { publicAddress: this.opts.publicAddress, publicPort, pbxAddress: this.opts.pbxAddress, pbxPort },
+      const r = await openSecureRelay(
+        {
+          publicAddress: this.opts.publicAddress,
+          publicPort,
+          pbxAddress: this.opts.pbxAddress,
+          pbxPort,
+          maxPacketRate: this.opts.maxPacketRate ?? DEFAULT_MAX_PACKET_RATE,
+          ...(this.opts.dtls ? { dtls: this.opts.dtls } : {}),
+        },
         this.idleDrops,
       );
       if (r.ok) {
@@ -389,6 +414,25 @@ class DefaultMediaControl implements MediaControl {
     return OK_VOID;
   }
 
+  secure(handle: MediaSessionHandle, mediaIndex: number, security: PublicSecurity | null): Result<void, MediaError> {
+    const s = this.sessions.get(handle.id);
+    if (!s || s.handle !== handle) return invalid('MEDIA_UNKNOWN_SESSION', 'unknown or released media session');
+    const relay = Number.isInteger(mediaIndex) ? s.legs[mediaIndex]?.relay : undefined;
+    if (!relay) return invalid('MEDIA_BAD_ARGUMENT', 'mediaIndex out of range');
+    const r = relay.setPublicSecurity(security);
+    return r.ok ? OK_VOID : invalid('MEDIA_BAD_SECURITY', r.error.reason);
+  }
+
+  dtlsFingerprint(): string | undefined {
+    return this.opts.dtls?.fingerprint;
+  }
+
+  latchedPeer(handle: MediaSessionHandle, mediaIndex: number): { address: string; port: number } | null {
+    const s = this.sessions.get(handle.id);
+    if (!s || s.handle !== handle) return null;
+    return s.legs[mediaIndex]?.relay.latchedPeer() ?? null;
+  }
+
   localFor(handle: MediaSessionHandle, side: MediaSide, mediaIndex: number): MediaLegInfo | undefined {
     return handle.legs[mediaIndex]?.[side];
   }
@@ -462,6 +506,8 @@ function addTraffic(into: MediaTrafficStats, from: MediaTrafficStats): void {
   into.dropped.malformed += from.dropped.malformed;
   into.dropped.payload_type += from.dropped.payload_type;
   into.dropped.send_error += from.dropped.send_error;
+  into.dropped.auth_failed += from.dropped.auth_failed;
+  into.dropped.rate_limited += from.dropped.rate_limited;
   into.socketErrors += from.socketErrors;
 }
 

@@ -18,5 +18,24 @@ export {
 } from './control.ts';
 export { type IdleDropCounter, openPlainRelay, PlainRelay, type PlainRelayOptions, type RelayBindError } from './plain-relay.ts';
 export { DEFAULT_PORT_QUARANTINE_MS, type PortPair, PortPool, type PortPoolOptions, type PortPoolStats } from './port-pool.ts';
-export { classifyPacket, type MediaRelay, PACKET_MALFORMED, PACKET_RTCP, PACKET_RTP, RelayCounters } from './relay.ts';
+export {
+  classifyPacket,
+  DEFAULT_MAX_PACKET_RATE,
+  type MediaRelay,
+  PACKET_MALFORMED,
+  PACKET_RTCP,
+  PACKET_RTP,
+  PacketRateLimiter,
+  RelayCounters,
+} from './relay.ts';
+export {
+  type DtlsEndpointLike,
+  type DtlsProvider,
+  openSecureRelay,
+  type PublicSecurity,
+  SecureCounters,
+  SecureRelay,
+  type SecureRelayOptions,
+  type SrtpKeyPair,
+} from './secure-relay.ts';
 export { IdleSocketPool, type IdleSocketPoolOptions } from './socket-pool.ts';

@@ -31,6 +31,7 @@ import {
   type MediaRelay,
   type MediaSide,
   PACKET_MALFORMED,
+  PacketRateLimiter,
   PACKET_RTCP,
   RelayCounters,
 } from './relay.ts';
@@ -66,7 +67,7 @@ export function normalizeAddress(address: string): string {
  * Keeps one socket connected to a wanted remote. Connect/disconnect are control-path work and may overlap
  * with later updates, so the wanted target is recorded and `pump` converges toward it.
  */
-class SocketTarget {
+export class SocketTarget {
   /** True while the socket is connected to the wanted remote: the hot path may send. */
   ready = false;
   closed = false;
@@ -147,8 +148,10 @@ class SocketTarget {
   }
 }
 
-class RelaySideState {
+export class RelaySideState {
   readonly counters = new RelayCounters();
+  /** media.maxPacketRate for packets from this side (set by the relay; no cap until then). */
+  readonly limiter = new PacketRateLimiter(0);
   hasRemote = false;
   remoteAddress = '';
   remoteRtpPort = 0;
@@ -173,12 +176,12 @@ export interface IdleDropCounter {
 export class PlainRelay implements MediaRelay {
   readonly publicPort: number;
   readonly pbxPort: number;
-  private readonly pub: RelaySideState;
-  private readonly pbx: RelaySideState;
-  private closing: Promise<void> | undefined;
+  protected readonly pub: RelaySideState;
+  protected readonly pbx: RelaySideState;
+  protected closing: Promise<void> | undefined;
   /** Between sessions (pooled): every packet is dropped and counted in `idleDrops`. */
-  private idle = false;
-  private readonly idleDrops: IdleDropCounter;
+  protected idle = false;
+  protected readonly idleDrops: IdleDropCounter;
 
   // Bound once per relay; the hot path itself creates nothing.
   private readonly onPublicRtp = (msg: Buffer, rinfo: RemoteInfo): void => {
@@ -195,13 +198,21 @@ export class PlainRelay implements MediaRelay {
   };
 
   /** Use openPlainRelay(). */
-  constructor(publicPort: number, pbxPort: number, sockets: [Socket, Socket, Socket, Socket], idleDrops?: IdleDropCounter) {
+  constructor(
+    publicPort: number,
+    pbxPort: number,
+    sockets: [Socket, Socket, Socket, Socket],
+    idleDrops?: IdleDropCounter,
+    maxPacketRate = 0,
+  ) {
     this.publicPort = publicPort;
     this.pbxPort = pbxPort;
     this.idleDrops = idleDrops ?? { idleDropped: 0 };
     const [pubRtp, pubRtcp, pbxRtp, pbxRtcp] = sockets;
     this.pub = new RelaySideState(pubRtp, pubRtcp);
     this.pbx = new RelaySideState(pbxRtp, pbxRtcp);
+    this.pub.limiter.setRate(maxPacketRate);
+    this.pbx.limiter.setRate(maxPacketRate);
     pubRtp.on('message', this.onPublicRtp);
     pubRtcp.on('message', this.onPublicRtcp);
     pbxRtp.on('message', this.onPbxRtp);
@@ -237,6 +248,8 @@ export class PlainRelay implements MediaRelay {
     this.idle = false;
     this.pub.counters.reset(); // socket errors seen while idle belong to no session
     this.pbx.counters.reset();
+    this.pub.limiter.refill();
+    this.pbx.limiter.refill();
     this.pub.rtp.sock.ref();
     this.pub.rtcp.sock.ref();
     this.pbx.rtp.sock.ref();
@@ -248,7 +261,14 @@ export class PlainRelay implements MediaRelay {
   }
 
   setRemote(side: MediaSide, remote: MediaEndpoint | null): void {
-    const s = side === 'public' ? this.pub : this.pbx;
+    this.applyRemote(side === 'public' ? this.pub : this.pbx, remote, true);
+  }
+
+  /**
+   * Records where a side receives; `connect` false leaves its sockets unconnected (a secure public side learns its
+   * peer by authentication instead, see secure-relay.ts).
+   */
+  protected applyRemote(s: RelaySideState, remote: MediaEndpoint | null, connect: boolean): void {
     if (this.closing) return;
     if (!remote || remote.port === 0) {
       s.hasRemote = false;
@@ -274,12 +294,12 @@ export class PlainRelay implements MediaRelay {
     s.remoteRtcpPort = rtcpPort;
     s.mux = mux;
     s.hasRemote = true;
-    s.rtp.set(address, remote.port);
-    s.rtcp.set(mux ? '' : address, mux ? 0 : rtcpPort);
+    s.rtp.set(connect ? address : '', connect ? remote.port : 0);
+    s.rtcp.set(connect && !mux ? address : '', connect && !mux ? rtcpPort : 0);
   }
 
   /** The hot path. `from` is the side the packet came from, `to` the side it goes to. */
-  private onPacket(from: RelaySideState, to: RelaySideState, onRtcpSocket: boolean, msg: Buffer, rinfo: RemoteInfo): void {
+  protected onPacket(from: RelaySideState, to: RelaySideState, onRtcpSocket: boolean, msg: Buffer, rinfo: RemoteInfo): void {
     if (this.idle) {
       this.idleDrops.idleDropped++;
       return;
@@ -307,6 +327,10 @@ export class PlainRelay implements MediaRelay {
     }
     if (kind !== PACKET_RTCP && from.payloadTypeAllowed[(msg[1] as number) & 0x7f] === 0) {
       c.dropPayloadType++;
+      return;
+    }
+    if (!from.limiter.take()) {
+      c.dropRateLimited++;
       return;
     }
     // RTCP goes to the other side's RTCP destination: its RTP port when it muxes (RFC 5761), else its RTCP port.
@@ -381,6 +405,12 @@ function familyOf(address: string): 'udp4' | 'udp6' | undefined {
  * side and port pair that failed so the caller can set it aside and try another.
  */
 export async function openPlainRelay(opts: PlainRelayOptions, idleDrops?: IdleDropCounter): Promise<Result<PlainRelay, RelayBindError>> {
+  const r = await bindRelaySockets(opts);
+  return r.ok ? ok(new PlainRelay(opts.publicPort, opts.pbxPort, r.value, idleDrops)) : r;
+}
+
+/** The four sockets of one leg (public RTP, public RTCP, PBX RTP, PBX RTCP), bound; see openPlainRelay. */
+export async function bindRelaySockets(opts: PlainRelayOptions): Promise<Result<[Socket, Socket, Socket, Socket], RelayBindError>> {
   const plan: [MediaSide, string, number][] = [
     ['public', opts.publicAddress, opts.publicPort],
     ['public', opts.publicAddress, opts.publicPort + 1],
@@ -397,5 +427,5 @@ export async function openPlainRelay(opts: PlainRelayOptions, idleDrops?: IdleDr
     }
     bound.push(r.value);
   }
-  return ok(new PlainRelay(opts.publicPort, opts.pbxPort, bound as [Socket, Socket, Socket, Socket], idleDrops));
+  return ok(bound as [Socket, Socket, Socket, Socket]);
 }

@@ -22,7 +22,19 @@ export interface MediaEndpoint {
   payloadTypes?: readonly number[];
 }
 
-export const MEDIA_DROP_REASONS = ['unexpected_source', 'no_remote', 'malformed', 'payload_type', 'send_error'] as const;
+/**
+ * unexpected_source: not from the signalled (PBX side) or latched (secure public side) address; auth_failed: SRTP/SRTCP
+ * tag or replay check failed, or an ICE check without valid credentials; rate_limited: above media.maxPacketRate.
+ */
+export const MEDIA_DROP_REASONS = [
+  'unexpected_source',
+  'no_remote',
+  'malformed',
+  'payload_type',
+  'send_error',
+  'auth_failed',
+  'rate_limited',
+] as const;
 export type MediaDropReason = (typeof MEDIA_DROP_REASONS)[number];
 
 /**
@@ -40,6 +52,8 @@ export class RelayCounters {
   dropMalformed = 0;
   dropPayloadType = 0;
   dropSendError = 0;
+  dropAuthFailed = 0;
+  dropRateLimited = 0;
   /** Asynchronous socket errors (ICMP unreachable on a connected socket, ...). */
   socketErrors = 0;
 
@@ -54,6 +68,8 @@ export class RelayCounters {
     this.dropMalformed = 0;
     this.dropPayloadType = 0;
     this.dropSendError = 0;
+    this.dropAuthFailed = 0;
+    this.dropRateLimited = 0;
     this.socketErrors = 0;
   }
 
@@ -67,6 +83,8 @@ export class RelayCounters {
     t.dropped.malformed += this.dropMalformed;
     t.dropped.payload_type += this.dropPayloadType;
     t.dropped.send_error += this.dropSendError;
+    t.dropped.auth_failed += this.dropAuthFailed;
+    t.dropped.rate_limited += this.dropRateLimited;
     t.socketErrors += this.socketErrors;
   }
 }
@@ -86,7 +104,7 @@ export function emptyTrafficStats(): MediaTrafficStats {
     bytesIn: 0,
     packetsOut: 0,
     bytesOut: 0,
-    dropped: { unexpected_source: 0, no_remote: 0, malformed: 0, payload_type: 0, send_error: 0 },
+    dropped: { unexpected_source: 0, no_remote: 0, malformed: 0, payload_type: 0, send_error: 0, auth_failed: 0, rate_limited: 0 },
     socketErrors: 0,
   };
 }
@@ -132,4 +150,53 @@ export interface MediaRelay {
   counters(side: MediaSide): RelayCounters;
   /** Closes every socket; resolves once they are closed. Idempotent. */
   close(): Promise<void>;
+}
+
+/** Default per-stream cap (media.maxPacketRate): 20 ms audio is 50 packets/s, video a few hundred. */
+export const DEFAULT_MAX_PACKET_RATE = 1000;
+
+/**
+ * Token bucket for one stream direction (media.maxPacketRate). The clock is read only when the tokens run out
+ * (once per `burst` packets at an ordinary rate), not per packet. Burst: a fifth of a second at the rate.
+ * A rate of 0 (or less) means no cap.
+ */
+export class PacketRateLimiter {
+  private rate = 0;
+  private burst = 0;
+  private tokens = 0;
+  private last = 0;
+
+  constructor(ratePerSecond: number) {
+    this.setRate(ratePerSecond);
+  }
+
+  setRate(ratePerSecond: number): void {
+    this.rate = ratePerSecond > 0 ? ratePerSecond : 0;
+    this.burst = this.rate > 0 ? Math.max(8, Math.ceil(this.rate / 5)) : 0;
+    this.refill();
+  }
+
+  /** Full again (a new session). */
+  refill(): void {
+    this.tokens = this.burst;
+    this.last = performance.now();
+  }
+
+  /** True when one more packet may pass. */
+  take(): boolean {
+    if (this.rate === 0) return true;
+    if (this.tokens >= 1) {
+      this.tokens--;
+      return true;
+    }
+    const now = performance.now();
+    const t = this.tokens + ((now - this.last) * this.rate) / 1000;
+    this.last = now;
+    this.tokens = t > this.burst ? this.burst : t;
+    if (this.tokens >= 1) {
+      this.tokens--;
+      return true;
+    }
+    return false;
+  }
 }
