@@ -16,6 +16,7 @@ import { PalisadeError } from './core/errors.ts';
 import type { Logger } from './core/log.ts';
 import type { SipTransport } from './core/net.ts';
 import { countOut } from './daemon/count-out.ts';
+import { createCallAuthorization } from './daemon/fraud.ts';
 import { loadOrCreateSecret, proxySettings, resolveListener, resolveTargets, resolveTls, selfSignedIn } from './daemon/resolve.ts';
 import { createMediaControl } from './media/control.ts';
 import { banAuditHooks, createAuditLog } from './observability/audit.ts';
@@ -152,8 +153,18 @@ export async function startDaemon(opts: { configPath: string; logger?: Logger; i
   };
   let limits: SipLimits = policy.limits.sip;
   // Cheapest first (Kamailio's default order): scanner fingerprints, structural sanity, then digest.
+  const callAuth = createCallAuthorization(policy, {
+    logger: log.child({ mod: 'fraud' }),
+    audit,
+    wallNow: () => clock.wallNow(),
+    banSource: (address, forMs, why) => {
+      const r = defences.bans.ban(address, { forMs, reason: why });
+      if (!r.ok) log.warn({ address, why }, 'fraud ban refused (allow-listed?)');
+    },
+    alerts: () => undefined,
+  });
   const pipeline = new Pipeline(
-    [defences.scannerStage, createSanityStage({ ownBranchPrefix: BRANCH_PREFIX, isForUs }), defences.authStage],
+    [defences.scannerStage, createSanityStage({ ownBranchPrefix: BRANCH_PREFIX, isForUs }), defences.authStage, callAuth.stage],
     (stage, v) => metrics.countPipelineVerdict(stage, v.kind),
   );
 
@@ -168,6 +179,8 @@ export async function startDaemon(opts: { configPath: string; logger?: Logger; i
     isConnectionOpen: (id) => transport?.isConnectionOpen(id) ?? false,
     pipeline,
     onCredentialsRefusedByPbx: (source, user) => defences.offence(source.address, 'auth_failure', user),
+    onCallEnded: (e) => callAuth.onCallEnded(e),
+    onCallTerminated: (call, reason) => callAuth.onCallTerminated(call, reason),
   });
   const trackConnection = (address: string, id: number): void => {
     let ids = connsByAddress.get(address);
@@ -275,6 +288,24 @@ export async function startDaemon(opts: { configPath: string; logger?: Logger; i
   addCounterRecord(metrics, 'palisade_auth_backend_events_total', 'HTTP credential backend events', 'event', () => ({
     ...sec.authBackend,
   }));
+  addCounterRecord(
+    metrics,
+    'palisade_fraud_decisions_total',
+    'Call authorization decisions, by rule (allowed or why refused)',
+    'rule',
+    () => callAuth.decisions,
+  );
+  addCounterRecord(metrics, 'palisade_fraud_anomalies_total', 'Anomaly findings and destination alerts', 'kind', () => ({
+    anomaly: callAuth.stats.anomalies,
+    alert: callAuth.stats.alerts,
+  }));
+  addCounterRecord(
+    metrics,
+    'palisade_calls_terminated_total',
+    'Calls Palisade hung up itself (BYE both ways), by reason',
+    'reason',
+    () => callAuth.terminations,
+  );
   addCounterRecord(metrics, 'palisade_security_offences_total', 'Offences counted toward bans, by kind', 'kind', () => sec.offences);
   addCounterRecord(metrics, 'palisade_security_scanner_total', 'Scanner fingerprints matched, by rule', 'rule', () => sec.scanner);
   addCounterRecord(metrics, 'palisade_bans_added_total', 'Bans added, by reason (manual for operator bans)', 'reason', () => sec.bansAdded);
@@ -303,6 +334,7 @@ export async function startDaemon(opts: { configPath: string; logger?: Logger; i
       policy = next;
       limits = next.limits.sip;
       defences.reconfigure(next);
+      callAuth.reconfigure(next);
       proxy.reconfigure(proxySettings(next));
       localHosts = proxySettings(next).localHosts;
       void resolveTargets(next).then((t) => pool.reconfigure(t, next.pbx.probe, PBX_LISTENER_ID, clock.now()));

@@ -211,6 +211,7 @@ export function createAuthStage(o: AuthStageOptions): Stage {
       }
       o.counters.successes++;
       ctx.facts.user = verdict.user;
+      ctx.facts.groups = verdict.credential.groups;
       return CONTINUE;
     }
     if (verdict.kind === 'fail') {

@@ -27,6 +27,10 @@ export interface RequestFacts {
   user?: string;
   /** Name of the trusted peer the request came from (skipped digest). */
   trustedPeer?: string;
+  /** Groups of the authenticated user (users file or credential backend). */
+  groups?: readonly string[];
+  /** Call authorization allowed this INVITE for at most this long once answered (BYE to both sides at the limit). */
+  maxDurationMs?: number;
 }
 
 export const CONTINUE: Verdict = Object.freeze({ kind: 'continue' });

@@ -117,7 +117,9 @@ export interface AnomalyDetectorOptions {
   readonly maxSubjects?: number;
 }
 
-export function createAnomalyDetector(rules: AnomalyRules, o: AnomalyDetectorOptions = {}): AnomalyDetector {
+/** `rules` may be a getter, so a policy reload changes the thresholds without losing what was learned. */
+export function createAnomalyDetector(rules: AnomalyRules | (() => AnomalyRules), o: AnomalyDetectorOptions = {}): AnomalyDetector {
+  const current = typeof rules === 'function' ? rules : (): AnomalyRules => rules;
   const states = new BoundedMap<string, SubjectState>(o.maxSubjects ?? 10_000);
   const blocks = new BoundedMap<string, number>(o.maxSubjects ?? 10_000);
 
@@ -150,7 +152,7 @@ export function createAnomalyDetector(rules: AnomalyRules, o: AnomalyDetectorOpt
   };
 
   const onAttempt = (s: SubjectState, ev: Extract<AnomalyEvent, { kind: 'attempt' }>, out: AnomalyFinding[]): void => {
-    const seq = rules.sequential;
+    const seq = current().sequential;
     if (seq !== undefined && ev.e164 !== undefined) {
       const since = ev.at - seq.windowMs;
       while (s.recent.length > 0 && (s.recent[0] as { at: number }).at <= since) s.recent.shift();
@@ -174,7 +176,7 @@ export function createAnomalyDetector(rules: AnomalyRules, o: AnomalyDetectorOpt
         );
       }
     }
-    const bl = rules.baseline;
+    const bl = current().baseline;
     if (bl !== undefined) {
       const h = Math.floor(ev.at / HOUR_MS);
       if (s.hour === undefined) s.hour = h;
@@ -199,7 +201,7 @@ export function createAnomalyDetector(rules: AnomalyRules, o: AnomalyDetectorOpt
         }
       }
     }
-    const uh = rules.unusualHours;
+    const uh = current().unusualHours;
     if (uh !== undefined && ev.callClass === 'international') {
       const t = localTime(ev.at, uh.tz);
       if (t !== undefined) {
@@ -229,7 +231,7 @@ export function createAnomalyDetector(rules: AnomalyRules, o: AnomalyDetectorOpt
   };
 
   const onEnd = (s: SubjectState, ev: Extract<AnomalyEvent, { kind: 'end' }>, out: AnomalyFinding[]): void => {
-    const sc = rules.shortCalls;
+    const sc = current().shortCalls;
     // 0 means not answered: failed attempts are the rate rules' business, not "short calls".
     if (sc === undefined || ev.durationMs <= 0 || ev.durationMs >= sc.shortMs) return;
     const since = ev.at - sc.windowMs;

@@ -93,7 +93,8 @@ function merge(base: LimitSet, o: LimitSet): LimitSet {
  * users file lists them, then the subject's own entry; a later layer overrides the keys it sets.
  */
 export function effectiveLimits(p: LimitsPolicy, s: Subject, groups: readonly string[] = []): LimitSet {
-  if (s.kind === 'anonymous') return p.user;
+  // Nobody to attribute the call to (auth.mode pbx: the PBX authenticates): only the global limits apply.
+  if (s.kind === 'anonymous') return {};
   let set = s.kind === 'user' ? p.user : p.trunk;
   if (s.kind === 'user' && p.groups !== undefined) {
     for (const g of groups) {

@@ -66,7 +66,7 @@ export interface NumberPlan {
   readonly premiumTypes: ReadonlySet<DialledType>;
 }
 
-export const DEFAULT_INTERNAL_PATTERN = '^[0-9]{2,6}$';
+export const DEFAULT_INTERNAL_PATTERN = '^[*#]?[0-9]{2,6}$';
 export const DEFAULT_EMERGENCY: Readonly<Record<string, readonly string[]>> = {
   '*': ['112'],
   GB: ['999', '112'],
@@ -115,6 +115,8 @@ export function extractUserPart(input: string): string {
 /** RFC 3966 §5.1.1 visual separators, plus space and the slash some phones insert. */
 const VISUAL = /[\s\-.()/\u00a0]/g;
 const DIALABLE = /^\+?[0-9*#]+$/;
+/** A user part that is a name: starts with a letter, then letters, digits and . _ - only. */
+const NAMED = /^[A-Za-z][A-Za-z0-9._-]{0,63}$/;
 
 function invalid(raw: string, digits: string): Classification {
   return { raw, digits, callClass: 'invalid', type: 'UNKNOWN', valid: false };
@@ -124,6 +126,9 @@ function invalid(raw: string, digits: string): Classification {
 export function classifyDialled(input: string, plan: NumberPlan): Classification {
   const raw = extractUserPart(typeof input === 'string' ? input : '');
   const digits = raw.replace(VISUAL, '');
+  // A name (sip:alice@…, sip:reception@…) is URI dialling to someone the PBX knows, not a number it could route to
+  // the PSTN: internal. Only a leading letter counts — "9011abc" is a mangled number and stays invalid.
+  if (NAMED.test(raw)) return { raw, digits: '', callClass: 'internal', type: 'UNKNOWN', valid: true };
   if (digits.length === 0 || digits.length > 20 || !DIALABLE.test(digits)) return invalid(raw, digits);
   if (isEmergency(digits, plan)) return { raw, digits, callClass: 'emergency', type: 'UNKNOWN', valid: true };
   if (!digits.startsWith('+') && plan.internal.test(digits)) {

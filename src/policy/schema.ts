@@ -175,9 +175,7 @@ export function createFraudSchema(duration: typeof DurationSchema) {
         allow: z.array(country).optional(),
         deny: z.array(country).default([]),
         /** Per listener id: on top of the global rule. */
-        listeners: z
-          .record(name, z.strictObject({ allow: z.array(country).optional(), deny: z.array(country).default([]) }))
-          .default({}),
+        listeners: z.record(name, z.strictObject({ allow: z.array(country).optional(), deny: z.array(country).default([]) })).default({}),
       })
       .prefault({}),
     reasonHeader: z

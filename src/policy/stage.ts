@@ -132,7 +132,7 @@ export function createFraudStage(o: FraudStageOptions): FraudStage {
         {
           user,
           trunk,
-          groups: user === undefined ? [] : (o.groupsOf?.(user) ?? []),
+          groups: user === undefined ? [] : (ctx.facts.groups ?? o.groupsOf?.(user) ?? []),
           dialled,
           sourceCountry: o.sourceCountry?.(ctx),
           blockedUntil: o.detector.blockedUntil(subjectKey, now),
@@ -148,7 +148,8 @@ export function createFraudStage(o: FraudStageOptions): FraudStage {
       const c = decision.classification;
       let stop = false;
       // Denied attempts feed the detector too: a scan of a blocked range is still a scan.
-      if (c.callClass !== 'internal' && c.callClass !== 'emergency' && decision.rule !== 'blocked') {
+      // Unattributed calls share one subject: anomaly rules over them would let one caller block everyone.
+      if (subjectKey !== 'anonymous' && c.callClass !== 'internal' && c.callClass !== 'emergency' && decision.rule !== 'blocked') {
         const findings = o.detector.observe({
           kind: 'attempt',
           subject: subjectKey,
@@ -162,6 +163,7 @@ export function createFraudStage(o: FraudStageOptions): FraudStage {
       if (decision.action === 'deny') return deny(policy, decision.reason);
       if (stop) return deny(policy, policy.reasons.anomaly);
       stats.allowed++;
+      if (decision.maxDurationMs !== undefined) ctx.facts.maxDurationMs = decision.maxDurationMs;
       const callId = ctx.msg.callId();
       const cls = c.callClass;
       if (callId !== undefined && !ledger.has(callId) && cls !== 'invalid' && cls !== 'emergency') {

@@ -17,7 +17,7 @@ import { type Call, CallTable, type Leg, otherSide, type Side } from './calls.ts
 import { buildNon2xxAck, LegBuilder, replyTarget } from './leg-builder.ts';
 import type { PbxState } from './pbx-pool.ts';
 import { type Binding, RegistrationStore } from './registrations.ts';
-import { derivedId, isAddressedToUs, newId } from './topology.ts';
+import { derivedId, isAddressedToUs, newBranch, newId, viaFor } from './topology.ts';
 import { type ClientTransaction, type ClientTransactionUser, type ServerTransaction, serverKey, TransactionLayer } from './transaction.ts';
 import { isRefusal, type ProxyCounters, type ProxyDeps, type ProxySettings } from './types.ts';
 
@@ -61,6 +61,7 @@ export class B2bua implements ClientTransactionUser {
     failovers: 0,
     unknownPbxSource: 0,
     staleResponses: 0,
+    terminated: 0,
   };
   settings: ProxySettings;
   draining = false;
@@ -78,9 +79,16 @@ export class B2bua implements ClientTransactionUser {
       buildAck: buildNon2xxAck,
     });
     this.calls = new CallTable(settings.maxDialogs + settings.maxRegistrations);
-    this.calls.onEvict = (c) => deps.media.release(c);
+    this.calls.onEvict = (c) => {
+      c.limitTimer?.cancel();
+      deps.media.release(c);
+      this.reportEnd(c);
+    };
     this.registrations = new RegistrationStore(settings.maxRegistrations, deps.secret);
     this.builder = new LegBuilder(() => this.settings, deps, this.registrations);
+    deps.media.bindTerminate?.((call, reason) => {
+      this.terminate(call, reason);
+    });
   }
 
   reconfigure(settings: ProxySettings): void {
@@ -216,14 +224,20 @@ export class B2bua implements ClientTransactionUser {
 
   private fromPublicOutOfDialog(req: SipMessage, st: ServerTransaction, method: string, facts: RequestFacts): void {
     if (method === 'OPTIONS' && this.isForUs(req)) return this.answerOptions(st);
+    // Refused below before a call record exists: whoever counted this INVITE as a call in progress must hear it ended.
+    const refuse = (status: number, reason: string, extra: ReadonlyArray<readonly [string, string]> = []): void => {
+      this.respondLocal(st, status, reason, extra);
+      if (method === 'INVITE')
+        this.deps.onCallEnded?.({ publicCallId: req.callId() as string, caller: 'public', answeredMs: 0, reason: undefined });
+    };
     if (this.draining && DIALOG_METHODS.has(method))
-      return this.respondLocal(st, 503, 'Service Unavailable', [['Retry-After', String(this.settings.retryAfterSeconds)]]);
+      return refuse(503, 'Service Unavailable', [['Retry-After', String(this.settings.retryAfterSeconds)]]);
     if (!this.deps.pool.anyUp()) {
       this.counters.noPbx503++;
-      return this.respondLocal(st, 503, 'Service Unavailable', [['Retry-After', String(this.settings.retryAfterSeconds)]]);
+      return refuse(503, 'Service Unavailable', [['Retry-After', String(this.settings.retryAfterSeconds)]]);
     }
     const pbxListener = this.builder.pbxListener();
-    if (!pbxListener) return this.respondLocal(st, 500, 'Server Internal Error');
+    if (!pbxListener) return refuse(500, 'Server Internal Error');
     const outsideCallId = req.callId() as string;
     const now = this.deps.clock.now();
     // REGISTER refreshes reuse their Call-ID and the registrar expects the same inside (RFC 3261 §10.2.4), so that
@@ -233,7 +247,7 @@ export class B2bua implements ClientTransactionUser {
     if (existing && existing.state !== 'terminated') {
       // A new transaction on a known non-dialog record (REGISTER refresh with the same Call-ID): reuse it.
       if (!existing.dialog) this.calls.remove(existing);
-      else return this.respondLocal(st, 482, 'Loop Detected');
+      else return this.respondLocal(st, 482, 'Loop Detected'); // the live call keeps its authorization
     }
     const call = this.newCall({
       caller: 'public',
@@ -247,6 +261,7 @@ export class B2bua implements ClientTransactionUser {
     });
     call.identity = facts.user;
     call.trustedPeer = facts.trustedPeer;
+    call.maxDurationMs = facts.maxDurationMs;
     const contacts = req.contacts();
     if (call.dialog && contacts.ok && contacts.value[0]) call.legs.public.remoteTarget = contacts.value[0].uri.raw;
     const ctx = this.attach(call, st, 'public');
@@ -439,12 +454,14 @@ export class B2bua implements ClientTransactionUser {
     const method = ct.request.method ?? '';
     const toTag = resp.to();
     if (toTag.ok && toTag.value.tag !== undefined && call.toTag === undefined && status < 300) call.toTag = toTag.value.tag;
+    let answered = false;
     if (status >= 200 && status < 300 && DIALOG_METHODS.has(method)) {
       const leg = call.legs[from];
       const contacts = resp.contacts();
       if (contacts.ok && contacts.value[0]) leg.remoteTarget = contacts.value[0].uri.raw;
       const rr = resp.recordRoutes();
       if (rr.ok) leg.routeSet = rr.value.map((r) => r.raw).reverse(); // §12.1.2: UAC reverses
+      if (call.state === 'early' && method === 'INVITE') answered = true;
       if (call.state === 'early') {
         call.state = 'confirmed';
         call.confirmedAt = this.deps.clock.now();
@@ -454,6 +471,7 @@ export class B2bua implements ClientTransactionUser {
     if (from === 'pbx' && ctx.side === 'public' && (status === 401 || status === 407 || status === 403)) this.noteRefusedCredentials(ctx);
     const out = this.builder.buildResponse(resp, ctx.call, ctx.st, ctx.side, from);
     if (!out) return;
+    if (answered) this.onAnswered(call, from, resp, ctx.side, out);
     if (ctx.st.state === 'accepted' && status >= 200 && status < 300) {
       // RFC 6026: a 2xx retransmission from downstream is passed on to the caller directly.
       this.deps.send(ctx.st.reply, out.serialize());
@@ -509,8 +527,79 @@ export class B2bua implements ClientTransactionUser {
 
   private endCall(call: Call): void {
     if (call.state === 'terminated') return;
+    call.limitTimer?.cancel();
     this.deps.media.release(call);
     this.calls.remove(call);
+    this.reportEnd(call);
+  }
+
+  private reportEnd(call: Call): void {
+    if (!this.deps.onCallEnded || call.method !== 'INVITE' || call.caller !== 'public') return;
+    const answeredMs = call.confirmedAt === undefined ? 0 : Math.max(0, this.deps.clock.now() - call.confirmedAt);
+    this.deps.onCallEnded({ publicCallId: call.legs.public.callId, caller: call.caller, answeredMs, reason: call.endedBy });
+  }
+
+  /**
+   * A 2xx answered the INVITE that created `call`: remember each leg's From/To (Palisade may have to hang up
+   * both sides itself) and start the duration limit call authorization set.
+   */
+  private onAnswered(call: Call, from: Side, resp: SipMessage, to: Side, out: SipMessage): void {
+    const ends = { public: { from: '', to: '' }, pbx: { from: '', to: '' } };
+    ends[from] = { from: resp.get('from') ?? '', to: resp.get('to') ?? '' };
+    ends[to] = { from: out.get('from') ?? '', to: out.get('to') ?? '' };
+    call.ends = ends;
+    const limit = call.maxDurationMs;
+    if (limit !== undefined && limit > 0) {
+      call.limitTimer = this.deps.clock.setTimer(limit, () => {
+        if (call.state === 'confirmed') this.terminate(call, 'duration-limit');
+      });
+    }
+  }
+
+  /**
+   * Palisade itself ends an established call: BYE into both legs (each a client transaction, so UDP retransmits),
+   * then the call is released at once — the peers' answers are not waited for. Used at the duration limit and when
+   * media stopped. False when the call is not established (nothing sent).
+   */
+  terminate(call: Call, reason: string): boolean {
+    if (call.state !== 'confirmed' || !call.dialog || !call.ends) return false;
+    call.endedBy = reason;
+    this.sendBye(call, 'public', reason);
+    this.sendBye(call, 'pbx', reason);
+    this.counters.terminated++;
+    this.deps.onCallTerminated?.(call, reason);
+    this.endCall(call);
+    return true;
+  }
+
+  private sendBye(call: Call, side: Side, reason: string): void {
+    const leg = call.legs[side];
+    const ends = call.ends?.[side];
+    if (!ends || ends.from === '' || leg.remoteTarget === undefined) return;
+    const listener = side === 'pbx' ? this.builder.pbxListener() : this.builder.publicListenerFor(leg.flow);
+    if (!listener) return;
+    // Toward the caller Palisade speaks as the callee: From and To swap (RFC 3261 §12.2.1.1).
+    const asCallee = side === call.caller;
+    const branch = newBranch();
+    leg.lastCseq += 1;
+    leg.cseqOffset += 1; // a later request from the other side into this leg must still go up
+    const headers: Array<[string, string]> = [['Via', viaFor(listener, branch)]];
+    for (const r of leg.routeSet) headers.push(['Route', r]);
+    headers.push(['Max-Forwards', '70']);
+    headers.push(['From', asCallee ? ends.to : ends.from]);
+    headers.push(['To', asCallee ? ends.from : ends.to]);
+    headers.push(['Call-ID', leg.callId]);
+    headers.push(['CSeq', `${leg.lastCseq} BYE`]);
+    headers.push(['Reason', `SIP;text="${reason}"`]);
+    if (this.settings.serverHeader) headers.push(['User-Agent', this.settings.serverHeader]);
+    let bye: SipMessage;
+    try {
+      bye = createRequest({ method: 'BYE', requestUri: leg.remoteTarget, headers });
+    } catch {
+      return; // a Contact URI the builder refuses: nothing sensible to send
+    }
+    const t = this.txns.createClient(branch, bye, leg.flow, { onResponse: () => {}, onTimeout: () => {} });
+    t.start();
   }
 
   // ---------------------------------------------------------------- registrations

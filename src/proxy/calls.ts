@@ -50,6 +50,14 @@ export interface Call {
   identity: string | undefined;
   /** The trusted peer it came from, when it skipped digest authentication. */
   trustedPeer: string | undefined;
+  /** Longest the answered call may last (call authorization); undefined = no bound. */
+  maxDurationMs?: number | undefined;
+  /** From/To header values as each leg sees them, kept from the answer so Palisade can hang up both sides itself. */
+  ends?: Record<Side, { from: string; to: string }> | undefined;
+  /** Why Palisade ended the call itself (duration limit, media timeout), once it has. */
+  endedBy?: string | undefined;
+  /** The duration-limit timer of an answered call. */
+  limitTimer?: { cancel(): void } | undefined;
 }
 
 export class CallTable {

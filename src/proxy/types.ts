@@ -62,6 +62,8 @@ export interface ProxyCounters {
   failovers: number;
   unknownPbxSource: number;
   staleResponses: number;
+  /** Calls Palisade hung up itself (duration limit, media timeout). */
+  terminated: number;
 }
 
 export interface ProxyDeps {
@@ -76,6 +78,23 @@ export interface ProxyDeps {
   readonly pipeline: Pipeline;
   /** The PBX refused credentials a public-side client sent (auth.mode pbx): a failed attempt, for bans. */
   readonly onCredentialsRefusedByPbx?: (source: Source, user: string | undefined) => void;
+  /**
+   * A public-side INVITE call ended (answered and hung up, failed, cancelled, evicted, refused after the pipeline
+   * let it through, or ended by Palisade): call authorization releases what it counted. Once per call.
+   */
+  readonly onCallEnded?: (e: CallEnd) => void;
+  /** Palisade ended an established call itself (BYE both ways): `reason` is duration-limit, media-timeout, … */
+  readonly onCallTerminated?: (call: Call, reason: string) => void;
+}
+
+export interface CallEnd {
+  /** The Call-ID the caller used (what the pipeline saw). */
+  readonly publicCallId: string;
+  readonly caller: Side;
+  /** Time from the 2xx to the end; 0 when never answered. */
+  readonly answeredMs: number;
+  /** Set when Palisade ended it (terminate). */
+  readonly reason: string | undefined;
 }
 
 /** A request Palisade will not pass on, and what to answer instead. */

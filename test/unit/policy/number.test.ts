@@ -68,9 +68,13 @@ describe('classifyDialled: URIs, internal and emergency numbers', () => {
     ['999', 'US', 'internal'],
     ['sip:pbx.example.com', 'GB', 'invalid'],
     ['', 'GB', 'invalid'],
-    ['garbage', 'GB', 'invalid'],
+    ['9011ab', 'GB', 'invalid'],
+    ['reception', 'GB', 'internal'],
+    ['alice.smith', undefined, 'internal'],
+    ['a b', 'GB', 'invalid'],
     ['sip:%ZZ@pbx', 'GB', 'invalid'],
-    ['*97', 'GB', 'invalid'],
+    ['*97', 'GB', 'internal'], // a PBX feature code (default internal pattern)
+    ['*9#7', 'GB', 'invalid'],
     ['+44 20 7946 0000 ext 5', 'GB', 'invalid'],
     ['1'.repeat(40), 'GB', 'invalid'],
     ['+4490900001', 'GB', 'invalid'], // impossible length
