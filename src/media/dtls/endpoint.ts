@@ -356,11 +356,6 @@ class Endpoint implements DtlsEndpoint {
     if (!verifyPeerSignature(this.peerCertificate, kx.signed.hash, kx.signed.signature, signedData, kx.signed.value)) {
       return this.fail('bad_signature');
     }
-    // werift must derive keys from exactly these values.
-    const cipher = this.socket.cipher;
-    if (!bytesEqual(cipher.remoteRandom?.serialize(), server.random) || !bytesEqual(cipher.remoteKeyPair?.publicKey, kx.publicKey)) {
-      return this.fail('protocol');
-    }
     return this.accept(msg);
   }
 
@@ -371,6 +366,13 @@ class Endpoint implements DtlsEndpoint {
     const transcript = this.transcriptBefore('server', HS.finished);
     if (transcript === undefined) return this.fail('protocol');
     if (!verifyDataMatches(msg.body, expectedVerifyData(master, 'server', transcript))) return this.fail('bad_finished');
+    // werift (which processes flight 4 asynchronously) must have derived its keys from the signed values.
+    const sh = parseHello((this.remote.get(HS.serverHello) as Msg).body, false);
+    const kx = parseServerKeyExchange((this.remote.get(HS.serverKeyExchange) as Msg).body);
+    const cipher = this.socket.cipher;
+    if (!bytesEqual(cipher.remoteRandom?.serialize(), sh?.random) || !bytesEqual(cipher.remoteKeyPair?.publicKey, kx?.publicKey)) {
+      return this.fail('protocol');
+    }
     return this.accept(msg);
   }
 
