@@ -1,0 +1,228 @@
+/**
+ * DTLS-SRTP + ICE-lite toward a browser-class client through the real relay (MediaControl + media anchor, real
+ * UDP sockets): the client (a WSS flow) offers UDP/TLS/RTP/SAVPF with a=fingerprint, a=setup:actpass and ICE;
+ * Palisade answers passive with its own fingerprint, ICE-lite credentials and a host candidate. The client checks
+ * with ICE, runs the DTLS handshake as client (its own certificate), and protects RTP with werift-rtp using the
+ * exported keys; the plain-RTP fake PBX gets RTP and its answers come back as SRTP. DTLS records from an address
+ * that did not pass ICE are dropped. When the PBX calls a WSS client, Palisade offers DTLS (actpass + ICE).
+ */
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { after, before, describe, it } from 'node:test';
+import { RtpPacket, SrtpSession } from 'werift-rtp';
+import { systemClock } from '../../src/core/clock.ts';
+import { silentLogger } from '../../src/core/log.ts';
+import type { SipTransport } from '../../src/core/net.ts';
+import { createMediaControl, type MediaControl } from '../../src/media/control.ts';
+import { createDtlsProvider } from '../../src/media/dtls-provider.ts';
+import { createDtlsCertificate, createDtlsEndpoint, type DtlsConnected } from '../../src/media/dtls/index.ts';
+import { encodeStunMessage, StunIntegrityKey } from '../../src/media/stun.ts';
+import type { Call } from '../../src/proxy/calls.ts';
+import { createMediaAnchor, type MediaAnchor } from '../../src/proxy/media-anchor.ts';
+import { attributeValues, findAttribute, parseSdp, type Sdp, setupOf } from '../../src/sdp/index.ts';
+import { bindPeer, type Peer, rtpPacket, sleep, testPortRange, until } from '../unit/media/helpers.ts';
+
+const CT = 'application/sdp';
+let seq = 0;
+
+function fakeCall(transport: SipTransport): Call {
+  const id = `d${++seq}`;
+  const leg = (side: 'public' | 'pbx') => ({
+    side,
+    callId: `${id}-${side}`,
+    flow: { transport: side === 'public' ? transport : ('udp' as const), address: '127.0.0.1', port: 5060 },
+    remoteTarget: undefined,
+    routeSet: [],
+    cseqOffset: 0,
+    lastCseq: 1,
+  });
+  return {
+    id,
+    createdAt: 0,
+    caller: 'public',
+    dialog: true,
+    method: 'INVITE',
+    fromTag: 'f',
+    toTag: undefined,
+    state: 'early',
+    legs: { public: leg('public'), pbx: leg('pbx') },
+    pbxName: undefined,
+    lastActivityAt: 0,
+    confirmedAt: undefined,
+    media: undefined,
+    identity: undefined,
+    trustedPeer: undefined,
+  };
+}
+
+function parsed(body: Buffer): Sdp {
+  const r = parseSdp(body);
+  assert.ok(r.ok);
+  return r.value;
+}
+
+function rewriteOk(anchor: MediaAnchor, call: Call, from: 'public' | 'pbx', body: Buffer): Sdp {
+  const r = anchor.rewrite(call, from, body, CT);
+  assert.ok(r.ok, `rewrite from ${from}: ${r.ok ? '' : `${r.status} ${r.reason}`}`);
+  return parsed(r.body);
+}
+
+const PROFILE_ID = { AES_CM_128_HMAC_SHA1_80: 1, AEAD_AES_128_GCM: 7 } as const;
+
+describe('DTLS-SRTP and ICE-lite toward a WSS client', { timeout: 40_000 }, () => {
+  let control: MediaControl;
+  let anchor: MediaAnchor;
+  const peers: Peer[] = [];
+
+  before(async () => {
+    control = createMediaControl({
+      publicAddress: '127.0.0.1',
+      pbxAddress: '127.0.0.1',
+      ...testPortRange(60),
+      maxSessions: 8,
+      clock: systemClock,
+      logger: silentLogger,
+      prebindLegs: 0,
+      quarantineMs: 0,
+      dtls: await createDtlsProvider({ handshakeTimeoutMs: 8000 }),
+    });
+    anchor = createMediaAnchor(control, { publicAdvertise: '127.0.0.1', pbxAdvertise: '127.0.0.1', plainAllowedFrom: { has: () => false } });
+  });
+  after(async () => {
+    anchor.close();
+    for (const p of peers) await p.close();
+    await control.close();
+  });
+
+  it('answers passive with ICE-lite, handshakes after the ICE check, and relays SRTP ↔ RTP', async () => {
+    const client = await bindPeer('127.0.0.1');
+    const pbx = await bindPeer('127.0.0.1');
+    const attacker = await bindPeer('127.0.0.9');
+    peers.push(client, pbx, attacker);
+    const clientCert = await createDtlsCertificate();
+    const call = fakeCall('wss');
+    const offer = Buffer.from(
+      `v=0\r\no=- 5 2 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\na=group:BUNDLE 0\r\nm=audio ${client.port} UDP/TLS/RTP/SAVPF 0\r\n` +
+        `c=IN IP4 127.0.0.1\r\na=mid:0\r\na=rtpmap:0 PCMU/8000\r\na=rtcp-mux\r\na=ice-ufrag:Brws\r\na=ice-pwd:${'p'.repeat(24)}\r\n` +
+        `a=fingerprint:sha-256 ${clientCert.fingerprint}\r\na=setup:actpass\r\n` +
+        `a=candidate:1 1 udp 2130706431 127.0.0.1 ${client.port} typ host\r\n`,
+    );
+    assert.equal(await anchor.prepare(call, offer, CT), true);
+    const toPbx = rewriteOk(anchor, call, 'public', offer);
+    const pm = toPbx.media[0];
+    assert.ok(pm);
+    assert.equal(pm.proto, 'RTP/AVP');
+    for (const a of ['fingerprint', 'setup', 'ice-ufrag', 'ice-pwd', 'candidate', 'rtcp-mux']) {
+      assert.equal(findAttribute(pm.attributes, a), undefined, `no a=${a} toward the PBX`);
+    }
+    const toClient = rewriteOk(
+      anchor,
+      call,
+      'pbx',
+      Buffer.from(`v=0\r\no=- 9 9 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio ${pbx.port} RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\n`),
+    );
+    const cm = toClient.media[0];
+    assert.ok(cm);
+    assert.equal(cm.proto, 'UDP/TLS/RTP/SAVPF');
+    assert.equal(setupOf(toClient, cm), 'passive');
+    assert.ok(findAttribute(toClient.attributes, 'ice-lite'), 'a=ice-lite');
+    assert.ok(findAttribute(cm.attributes, 'rtcp-mux'));
+    const fp = findAttribute(cm.attributes, 'fingerprint')?.value as string;
+    assert.match(fp, /^sha-256 [0-9A-F:]+$/);
+    const ufrag = findAttribute(cm.attributes, 'ice-ufrag')?.value as string;
+    const pwd = findAttribute(cm.attributes, 'ice-pwd')?.value as string;
+    assert.deepEqual(attributeValues(cm.attributes, 'candidate'), [`1 1 udp 2130706431 127.0.0.1 ${cm.port} typ host`]);
+    const port = cm.port;
+
+    // The ICE check (USE-CANDIDATE) from the client latches it.
+    const check = encodeStunMessage({
+      transactionId: randomBytes(12),
+      username: `${ufrag}:Brws`,
+      priority: 0x6e0001ff,
+      useCandidate: true,
+      iceControlling: [3, 4],
+      integrity: new StunIntegrityKey(pwd),
+    });
+    await client.send(check, port);
+    await until(() => client.received.length === 1, 2000, 'Binding success');
+    client.received.length = 0;
+
+    // A DTLS ClientHello-like record from an address that passed no check is dropped.
+    const h = (call.media as { handle: Parameters<MediaControl['stats']>[0] }).handle;
+    const before = control.stats(h).fromPublic.dropped.unexpected_source;
+    await attacker.send(Buffer.from([22, 0xfe, 0xfd, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0]), port, '127.0.0.1');
+    await until(() => control.stats(h).fromPublic.dropped.unexpected_source === before + 1, 2000, 'DTLS from elsewhere dropped');
+
+    // The DTLS handshake, client side (ours, with the client's own certificate), over the real socket.
+    const ep = createDtlsEndpoint({
+      role: 'client',
+      certificate: clientCert,
+      remoteFingerprint: { algorithm: 'sha-256', value: fp.slice('sha-256 '.length) },
+      send: (d) => client.sock.send(d, port, '127.0.0.1'),
+    });
+    const connected = new Promise<DtlsConnected>((resolve, reject) => {
+      ep.onConnected(resolve);
+      ep.onFailed((r) => reject(new Error(`client DTLS failed: ${r}`)));
+    });
+    client.sock.on('message', (m: Buffer) => {
+      if (m[0] !== undefined && m[0] >= 20 && m[0] <= 63) ep.handle(m);
+    });
+    ep.start();
+    const keys = await connected;
+    const session = new SrtpSession({
+      keys: {
+        localMasterKey: keys.keys.local.masterKey,
+        localMasterSalt: keys.keys.local.masterSalt,
+        remoteMasterKey: keys.keys.remote.masterKey,
+        remoteMasterSalt: keys.keys.remote.masterSalt,
+      },
+      profile: PROFILE_ID[keys.profile as keyof typeof PROFILE_ID],
+    });
+    // The relay's side of the handshake completes when it processes the client's last flight.
+    await sleep(100);
+    call.state = 'confirmed';
+    for (let s = 1; s <= 10; s++) {
+      const p = RtpPacket.deSerialize(rtpPacket(s));
+      await client.send(Buffer.from(session.encrypt(p.payload, p.header)), port);
+    }
+    await until(() => pbx.received.length === 10, 3000, 'PBX receives decrypted RTP');
+    for (let s = 1; s <= 10; s++) assert.deepEqual(pbx.received[s - 1]?.data, rtpPacket(s));
+    client.received.length = 0;
+    for (let s = 20; s < 25; s++) await pbx.send(rtpPacket(s), pm.port);
+    await until(() => client.received.filter((r) => (r.data[0] as number) >= 128).length === 5, 3000, 'client receives SRTP');
+    const media = client.received.filter((r) => (r.data[0] as number) >= 128);
+    for (let i = 0; i < 5; i++) assert.deepEqual(Buffer.from(session.decrypt(media[i]?.data as Buffer)), rtpPacket(20 + i));
+    assert.equal(attacker.received.length, 0, 'the attacker got nothing');
+    ep.close();
+    anchor.release(call);
+  });
+
+  it('offers DTLS (actpass, ICE-lite, rtcp-mux) to a WSS client the PBX calls, SDES to a TLS one, 488 for UDP', async () => {
+    const pbxOffer = Buffer.from(
+      'v=0\r\no=- 3 3 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 40000 RTP/AVP 0 8\r\na=rtpmap:0 PCMU/8000\r\n',
+    );
+    const wss = fakeCall('wss');
+    assert.equal(await anchor.prepare(wss, pbxOffer, CT), true);
+    const toWss = rewriteOk(anchor, wss, 'pbx', pbxOffer);
+    const m = toWss.media[0];
+    assert.ok(m);
+    assert.equal(m.proto, 'UDP/TLS/RTP/SAVPF');
+    assert.equal(setupOf(toWss, m), 'actpass');
+    assert.ok(findAttribute(m.attributes, 'ice-ufrag') && findAttribute(m.attributes, 'rtcp-mux'));
+    assert.ok(findAttribute(toWss.attributes, 'ice-lite'));
+    anchor.release(wss);
+
+    const tls = fakeCall('tls');
+    assert.equal(await anchor.prepare(tls, pbxOffer, CT), true);
+    const toTls = rewriteOk(anchor, tls, 'pbx', pbxOffer);
+    assert.equal(toTls.media[0]?.proto, 'RTP/SAVP');
+    assert.match(attributeValues(toTls.media[0]?.attributes ?? [], 'crypto')[0] ?? '', /^1 AES_CM_128_HMAC_SHA1_80 inline:/);
+    anchor.release(tls);
+
+    const udp = fakeCall('udp');
+    assert.equal(await anchor.prepare(udp, pbxOffer, CT), true);
+    const r = anchor.rewrite(udp, 'pbx', pbxOffer, CT);
+    assert.equal(r.ok ? 0 : r.status, 488);
+    anchor.release(udp);
+  });
+});
