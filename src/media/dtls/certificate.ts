@@ -9,7 +9,7 @@
  *   Certificate    ::= SEQUENCE { tbsCertificate, signatureAlgorithm, signatureValue BIT STRING }
  *   TBSCertificate ::= SEQUENCE { [0] EXPLICIT version(2), serialNumber, signature, issuer, validity, subject, spki }
  */
-import { createHash, generateKeyPair, randomBytes, sign, timingSafeEqual } from 'node:crypto';
+import { createHash, generateKeyPair, type KeyObject, randomBytes, sign, timingSafeEqual } from 'node:crypto';
 import { promisify } from 'node:util';
 
 export interface DtlsCertificate {
@@ -23,6 +23,7 @@ export interface DtlsCertificate {
 const generateKeyPairAsync = promisify(generateKeyPair);
 
 const OID_ECDSA_WITH_SHA256 = '1.2.840.10045.4.3.2';
+const OID_SHA256_WITH_RSA = '1.2.840.113549.1.1.11';
 const OID_COMMON_NAME = '2.5.4.3';
 const VALID_DAYS = 365;
 const DAY_MS = 86_400_000;
@@ -30,15 +31,7 @@ const DAY_MS = 86_400_000;
 /** A fresh self-signed ECDSA P-256 certificate (CN=palisade), valid from yesterday for a year. */
 export async function createDtlsCertificate(now: Date = new Date()): Promise<DtlsCertificate> {
   const { privateKey, publicKey } = await generateKeyPairAsync('ec', { namedCurve: 'P-256' });
-  const spki = publicKey.export({ type: 'spki', format: 'der' });
-  const serial = randomBytes(16);
-  serial[0] = ((serial[0] as number) & 0x7f) | 0x01; // positive, 16 bytes (RFC 5280 §4.1.2.2)
-  const algorithm = seq(oid(OID_ECDSA_WITH_SHA256)); // parameters absent (RFC 5758 §3.2)
-  const name = seq(tlv(0x31, seq(oid(OID_COMMON_NAME), tlv(0x0c, Buffer.from('palisade', 'ascii')))));
-  const validity = seq(utcTime(new Date(now.getTime() - DAY_MS)), utcTime(new Date(now.getTime() + VALID_DAYS * DAY_MS)));
-  const tbs = seq(tlv(0xa0, tlv(0x02, Buffer.from([2]))), tlv(0x02, serial), algorithm, name, validity, name, spki);
-  const signature = sign('sha256', tbs, privateKey); // DER ECDSA-Sig-Value
-  const certDer = seq(tbs, algorithm, tlv(0x03, Buffer.concat([Buffer.from([0]), signature])));
+  const certDer = selfSignedCertificateDer(privateKey, publicKey, now);
   const b64 = certDer.toString('base64').replace(/.{1,64}/g, '$&\n');
   return {
     certPem: `-----BEGIN CERTIFICATE-----\n${b64}-----END CERTIFICATE-----\n`,
@@ -46,6 +39,25 @@ export async function createDtlsCertificate(now: Date = new Date()): Promise<Dtl
     certDer,
     fingerprint: sha256Fingerprint(certDer),
   };
+}
+
+/**
+ * DER of a self-signed certificate for an EC key (ecdsa-with-SHA256) or an RSA key (sha256WithRSAEncryption).
+ * Exported for tests that need certificates of other key types than Palisade's own.
+ */
+export function selfSignedCertificateDer(privateKey: KeyObject, publicKey: KeyObject, now: Date = new Date()): Buffer {
+  const spki = publicKey.export({ type: 'spki', format: 'der' });
+  const serial = randomBytes(16);
+  serial[0] = ((serial[0] as number) & 0x7f) | 0x01; // positive, 16 bytes (RFC 5280 §4.1.2.2)
+  const algorithm =
+    privateKey.asymmetricKeyType === 'rsa'
+      ? seq(oid(OID_SHA256_WITH_RSA), tlv(0x05, Buffer.alloc(0))) // NULL parameters (RFC 4055 §5)
+      : seq(oid(OID_ECDSA_WITH_SHA256)); // parameters absent (RFC 5758 §3.2)
+  const name = seq(tlv(0x31, seq(oid(OID_COMMON_NAME), tlv(0x0c, Buffer.from('palisade', 'ascii')))));
+  const validity = seq(utcTime(new Date(now.getTime() - DAY_MS)), utcTime(new Date(now.getTime() + VALID_DAYS * DAY_MS)));
+  const tbs = seq(tlv(0xa0, tlv(0x02, Buffer.from([2]))), tlv(0x02, serial), algorithm, name, validity, name, spki);
+  const signature = sign('sha256', tbs, privateKey); // DER ECDSA-Sig-Value, or the PKCS#1 v1.5 signature
+  return seq(tbs, algorithm, tlv(0x03, Buffer.concat([Buffer.from([0]), signature])));
 }
 
 /** SHA-256 over DER bytes, upper-case hex with colons (RFC 8122 §5 fingerprint syntax). */
