@@ -131,7 +131,6 @@ export function createDtlsEndpoint(opts: DtlsEndpointOptions): DtlsEndpoint {
 class Endpoint implements DtlsEndpoint {
   state: DtlsState = 'new';
   private readonly role: Sender;
-  private readonly peer: Sender;
   private readonly profiles: readonly SrtpProfileName[];
   private readonly profileIds: readonly number[];
   private readonly expectedFingerprint: Buffer | undefined;
@@ -149,7 +148,6 @@ class Endpoint implements DtlsEndpoint {
 
   constructor(private readonly opts: DtlsEndpointOptions) {
     this.role = opts.role;
-    this.peer = opts.role === 'client' ? 'server' : 'client';
     this.profiles = opts.profiles !== undefined && opts.profiles.length > 0 ? opts.profiles : DEFAULT_DTLS_PROFILES;
     this.profileIds = this.profiles.map((p) => srtpProfileInfo(p).dtlsId);
     this.expectedFingerprint = parseSha256Fingerprint(opts.remoteFingerprint);

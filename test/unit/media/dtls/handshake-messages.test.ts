@@ -23,7 +23,7 @@ function clientHello(cookie: Buffer, extensions?: Buffer): Buffer {
 function useSrtp(...ids: number[]): Buffer {
   const list = Buffer.alloc(2 + 2 * ids.length + 1);
   list.writeUInt16BE(2 * ids.length, 0);
-  ids.forEach((id, i) => list.writeUInt16BE(id, 2 + 2 * i));
+  for (const [i, id] of ids.entries()) list.writeUInt16BE(id, 2 + 2 * i);
   return Buffer.concat([Buffer.from([0, 14, 0, list.length]), list]);
 }
 
