@@ -31,8 +31,8 @@ import { type DtlsProvider, openSecureRelay, type PublicSecurity, type SecureRel
 import { IdleSocketPool } from './socket-pool.ts';
 
 export type { MediaDropReason, MediaEndpoint, MediaSide, MediaTrafficStats } from './relay.ts';
-export type { DtlsEndpointLike, DtlsProvider, PublicSecurity, SrtpKeyPair } from './secure-relay.ts';
 export { MEDIA_DROP_REASONS } from './relay.ts';
+export type { DtlsEndpointLike, DtlsProvider, PublicSecurity, SrtpKeyPair } from './secure-relay.ts';
 
 /** Where a side must send to Palisade for one m= section: what to put in the SDP sent to that side. */
 export interface MediaLegInfo {

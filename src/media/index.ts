@@ -16,8 +16,8 @@ export {
   type MediaStats,
   type MediaTrafficStats,
 } from './control.ts';
-export { type IdleDropCounter, openPlainRelay, PlainRelay, type PlainRelayOptions, type RelayBindError } from './plain-relay.ts';
 export { createDtlsProvider, type DtlsProviderOptions } from './dtls-provider.ts';
+export { type IdleDropCounter, openPlainRelay, PlainRelay, type PlainRelayOptions, type RelayBindError } from './plain-relay.ts';
 export { DEFAULT_PORT_QUARANTINE_MS, type PortPair, PortPool, type PortPoolOptions, type PortPoolStats } from './port-pool.ts';
 export {
   classifyPacket,

@@ -31,8 +31,8 @@ import {
   type MediaRelay,
   type MediaSide,
   PACKET_MALFORMED,
-  PacketRateLimiter,
   PACKET_RTCP,
+  PacketRateLimiter,
   RelayCounters,
 } from './relay.ts';
 

@@ -171,7 +171,7 @@ export class PacketRateLimiter {
   }
 
   setRate(ratePerSecond: number): void {
-    this.rate = ratePerSecond > 0 ? ratePerSecond : 0;
+    this.rate = Math.max(0, ratePerSecond);
     this.burst = this.rate > 0 ? Math.max(8, Math.ceil(this.rate / 5)) : 0;
     this.refill();
   }
@@ -192,7 +192,7 @@ export class PacketRateLimiter {
     const now = performance.now();
     const t = this.tokens + ((now - this.last) * this.rate) / 1000;
     this.last = now;
-    this.tokens = t > this.burst ? this.burst : t;
+    this.tokens = Math.min(this.burst, t);
     if (this.tokens >= 1) {
       this.tokens--;
       return true;

@@ -25,7 +25,14 @@ import type { RemoteInfo, Socket } from 'node:dgram';
 import { err, ok, type Result } from '../core/result.ts';
 import { DEMUX_DTLS, DEMUX_RTCP, DEMUX_RTP, DEMUX_STUN, demuxPacket } from './demux.ts';
 import { createIceLiteResponder, type IceLiteResponder, isValidIcePwd, isValidIceUfrag } from './ice-lite.ts';
-import { bindRelaySockets, type IdleDropCounter, PlainRelay, type PlainRelayOptions, type RelayBindError, type RelaySideState } from './plain-relay.ts';
+import {
+  bindRelaySockets,
+  type IdleDropCounter,
+  PlainRelay,
+  type PlainRelayOptions,
+  type RelayBindError,
+  type RelaySideState,
+} from './plain-relay.ts';
 import { classifyPacket, type MediaEndpoint, type MediaSide, PACKET_MALFORMED, PACKET_RTCP, PacketRateLimiter } from './relay.ts';
 import { createSrtpContext, type DtlsSrtpKeys, type SrtpContext, SrtpError, type SrtpProfileName } from './srtp/index.ts';
 import { STUN_MAX_RESPONSE_BYTES } from './stun.ts';

@@ -163,17 +163,22 @@ export function createMediaAnchor(control: MediaControl, opts: MediaAnchorOption
   const clock = opts.clock;
   const checkMs = opts.inactivityCheckMs ?? Math.min(MAX_CHECK_INTERVAL_MS, Math.max(10, Math.floor(timeoutMs / 4)));
 
-  const plainAllowed = (call: Call): boolean => opts.plainAllowedFrom === undefined || opts.plainAllowedFrom.has(call.legs.public.flow.address);
+  const plainAllowed = (call: Call): boolean =>
+    opts.plainAllowedFrom === undefined || opts.plainAllowedFrom.has(call.legs.public.flow.address);
 
   const securityOf = (st: StreamSecurity): PublicSecurity | null => {
     if (st.kind === 'plain') return null;
-    const ice = st.ice ? { localUfrag: st.ice.ufrag, localPwd: st.ice.pwd, ...(st.remoteUfrag ? { remoteUfrag: st.remoteUfrag } : {}) } : undefined;
+    const ice = st.ice
+      ? { localUfrag: st.ice.ufrag, localPwd: st.ice.pwd, ...(st.remoteUfrag ? { remoteUfrag: st.remoteUfrag } : {}) }
+      : undefined;
     if (st.kind === 'sdes') {
       if (!st.local || st.sdesProfile === undefined) return null;
       return { sdes: { profile: st.sdesProfile, tx: st.local, ...(st.remote ? { rx: st.remote } : {}) }, ...(ice ? { ice } : {}) };
     }
     const dtls =
-      st.role && st.remoteFingerprint ? { role: st.role, remoteFingerprint: { algorithm: 'sha-256', value: st.remoteFingerprint } } : undefined;
+      st.role && st.remoteFingerprint
+        ? { role: st.role, remoteFingerprint: { algorithm: 'sha-256', value: st.remoteFingerprint } }
+        : undefined;
     return { ...(dtls ? { dtls } : {}), ...(ice ? { ice } : {}) };
   };
 
@@ -356,7 +361,9 @@ export function createMediaAnchor(control: MediaControl, opts: MediaAnchorOption
       const secure = st !== undefined && st.kind !== 'plain';
       const mux = secure ? to === 'public' && st.rtcpMux : ep?.rtcpMux === true;
       targets.push(
-        mux ? { address: advertise(to), port: leg.localPort } : { address: advertise(to), port: leg.localPort, rtcpPort: leg.localRtcpPort },
+        mux
+          ? { address: advertise(to), port: leg.localPort }
+          : { address: advertise(to), port: leg.localPort, rtcpPort: leg.localRtcpPort },
       );
     }
     const out = rewriteForRelay(sdp, targets, {

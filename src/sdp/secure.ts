@@ -10,7 +10,15 @@
  * and the attributes Palisade writes toward a client for a secured section (its own a=crypto, or its own
  * a=fingerprint + a=setup + ICE-lite credentials and a host candidate).
  */
-import { attributeValues, effectiveConnection, fingerprints, isHoldAddress, mediaDirection, type SdpSetup, withoutAttributes } from './attributes.ts';
+import {
+  attributeValues,
+  effectiveConnection,
+  fingerprints,
+  isHoldAddress,
+  mediaDirection,
+  type SdpSetup,
+  withoutAttributes,
+} from './attributes.ts';
 import type { Sdp, SdpMedia } from './types.ts';
 
 export type MediaSecurityKind = 'sdes' | 'dtls' | 'plain' | 'unsupported';

@@ -14,8 +14,8 @@ import { systemClock } from '../../src/core/clock.ts';
 import { silentLogger } from '../../src/core/log.ts';
 import type { SipTransport } from '../../src/core/net.ts';
 import { createMediaControl, type MediaControl } from '../../src/media/control.ts';
-import { createDtlsProvider } from '../../src/media/dtls-provider.ts';
 import { createDtlsCertificate, createDtlsEndpoint, type DtlsConnected } from '../../src/media/dtls/index.ts';
+import { createDtlsProvider } from '../../src/media/dtls-provider.ts';
 import { encodeStunMessage, StunIntegrityKey } from '../../src/media/stun.ts';
 import type { Call } from '../../src/proxy/calls.ts';
 import { createMediaAnchor, type MediaAnchor } from '../../src/proxy/media-anchor.ts';
@@ -86,7 +86,11 @@ describe('DTLS-SRTP and ICE-lite toward a WSS client', { timeout: 40_000 }, () =
       quarantineMs: 0,
       dtls: await createDtlsProvider({ handshakeTimeoutMs: 8000 }),
     });
-    anchor = createMediaAnchor(control, { publicAdvertise: '127.0.0.1', pbxAdvertise: '127.0.0.1', plainAllowedFrom: { has: () => false } });
+    anchor = createMediaAnchor(control, {
+      publicAdvertise: '127.0.0.1',
+      pbxAdvertise: '127.0.0.1',
+      plainAllowedFrom: { has: () => false },
+    });
   });
   after(async () => {
     anchor.close();
@@ -119,7 +123,9 @@ describe('DTLS-SRTP and ICE-lite toward a WSS client', { timeout: 40_000 }, () =
       anchor,
       call,
       'pbx',
-      Buffer.from(`v=0\r\no=- 9 9 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio ${pbx.port} RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\n`),
+      Buffer.from(
+        `v=0\r\no=- 9 9 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio ${pbx.port} RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\n`,
+      ),
     );
     const cm = toClient.media[0];
     assert.ok(cm);

@@ -11,6 +11,7 @@ import { after, before, describe, it } from 'node:test';
 import { RtpPacket, SrtpSession } from 'werift-rtp';
 import { ManualClock, systemClock } from '../../src/core/clock.ts';
 import { silentLogger } from '../../src/core/log.ts';
+import type { SipTransport } from '../../src/core/net.ts';
 import { createMediaControl, type MediaControl } from '../../src/media/control.ts';
 import { generateIceCredentials } from '../../src/media/ice-lite.ts';
 import { generateKeyMaterial, parseCryptoAttribute } from '../../src/media/srtp/index.ts';
@@ -18,7 +19,6 @@ import { encodeStunMessage, STUN_BINDING_SUCCESS, StunIntegrityKey } from '../..
 import type { Call } from '../../src/proxy/calls.ts';
 import { createMediaAnchor, type MediaAnchor } from '../../src/proxy/media-anchor.ts';
 import { attributeValues, parseSdp, type Sdp } from '../../src/sdp/index.ts';
-import type { SipTransport } from '../../src/core/net.ts';
 import { bindPeer, type Peer, rtpPacket, sleep, testPortRange, until } from '../unit/media/helpers.ts';
 
 const ATTACKER = '127.0.0.9';
@@ -190,7 +190,12 @@ describe('SRTP toward clients through the relay', { timeout: 30_000 }, () => {
     const handle = (c.call.media as { handle: Parameters<MediaControl['stats']>[0] }).handle;
     assert.ok(handle);
     const forger = new SrtpSession({
-      keys: { localMasterKey: randomBytes(16), localMasterSalt: randomBytes(14), remoteMasterKey: randomBytes(16), remoteMasterSalt: randomBytes(14) },
+      keys: {
+        localMasterKey: randomBytes(16),
+        localMasterSalt: randomBytes(14),
+        remoteMasterKey: randomBytes(16),
+        remoteMasterSalt: randomBytes(14),
+      },
       profile: 1,
     });
 
@@ -275,7 +280,12 @@ describe('SRTP toward clients through the relay', { timeout: 30_000 }, () => {
     const theirs = parseCryptoAttribute(line);
     assert.ok(theirs.ok);
     const session2 = new SrtpSession({
-      keys: { localMasterKey: next.masterKey, localMasterSalt: next.masterSalt, remoteMasterKey: theirs.value.masterKey, remoteMasterSalt: theirs.value.masterSalt },
+      keys: {
+        localMasterKey: next.masterKey,
+        localMasterSalt: next.masterSalt,
+        remoteMasterKey: theirs.value.masterKey,
+        remoteMasterSalt: theirs.value.masterSalt,
+      },
       profile: 1,
     });
     await c.client.send(protect(c.session, rtpPacket(2)), c.publicPort); // old key: refused now
@@ -324,12 +334,20 @@ describe('ICE-lite latch and the packet-rate cap on a secure leg', { timeout: 30
     const tx = generateKeyMaterial('AES_CM_128_HMAC_SHA1_80');
     const ice = generateIceCredentials();
     assert.ok(
-      control.secure(h.value, 0, { sdes: { profile: 'AES_CM_128_HMAC_SHA1_80', rx, tx }, ice: { localUfrag: ice.ufrag, localPwd: ice.pwd, remoteUfrag: 'Clnt' } }).ok,
+      control.secure(h.value, 0, {
+        sdes: { profile: 'AES_CM_128_HMAC_SHA1_80', rx, tx },
+        ice: { localUfrag: ice.ufrag, localPwd: ice.pwd, remoteUfrag: 'Clnt' },
+      }).ok,
     );
     assert.ok(control.update(h.value, 'public', 0, { address: '127.0.0.1', port: client.port, rtcpMux: true }).ok);
     assert.ok(control.update(h.value, 'pbx', 0, { address: '127.0.0.1', port: pbx.port }).ok);
     const session = new SrtpSession({
-      keys: { localMasterKey: rx.masterKey, localMasterSalt: rx.masterSalt, remoteMasterKey: tx.masterKey, remoteMasterSalt: tx.masterSalt },
+      keys: {
+        localMasterKey: rx.masterKey,
+        localMasterSalt: rx.masterSalt,
+        remoteMasterKey: tx.masterKey,
+        remoteMasterSalt: tx.masterSalt,
+      },
       profile: 1,
     });
     const port = leg.public.localPort;
@@ -352,7 +370,7 @@ describe('ICE-lite latch and the packet-rate cap on a secure leg', { timeout: 30
 
     await client.send(check(ice.pwd), port);
     await until(() => client.received.length === 1, 2000, 'Binding success');
-    assert.equal((client.received[0]?.data as Buffer).readUInt16BE(0), STUN_BINDING_SUCCESS);
+    assert.equal(client.received[0]?.data.readUInt16BE(0), STUN_BINDING_SUCCESS);
     assert.deepEqual(control.latchedPeer(h.value, 0), { address: '127.0.0.1', port: client.port });
     await client.send(protect(session, rtpPacket(2)), port);
     await until(() => pbx.received.length === 1, 2000, 'SRTP after the check');
@@ -373,7 +391,12 @@ describe('ICE-lite latch and the packet-rate cap on a secure leg', { timeout: 30
     control.update(h.value, 'public', 0, { address: '127.0.0.1', port: client.port });
     control.update(h.value, 'pbx', 0, { address: '127.0.0.1', port: pbx.port });
     const session = new SrtpSession({
-      keys: { localMasterKey: rx.masterKey, localMasterSalt: rx.masterSalt, remoteMasterKey: tx.masterKey, remoteMasterSalt: tx.masterSalt },
+      keys: {
+        localMasterKey: rx.masterKey,
+        localMasterSalt: rx.masterSalt,
+        remoteMasterKey: tx.masterKey,
+        remoteMasterSalt: tx.masterSalt,
+      },
       profile: 1,
     });
     const burst: Buffer[] = [];
