@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -184,6 +184,32 @@ describe('openGeoIp refusals (GEOIP_OPEN)', () => {
       }),
       { numRuns: 150 },
     );
+  });
+});
+
+describe('buildTestMmdb', () => {
+  it('says in one line what to install when the Perl writer is missing', async () => {
+    // A module of the same name that fails to load stands in for a machine without libmaxmind-db-writer-perl.
+    const fake = join(dir, 'fake-inc');
+    await mkdir(join(fake, 'MaxMind', 'DB', 'Writer'), { recursive: true });
+    await writeFile(join(fake, 'MaxMind', 'DB', 'Writer', 'Tree.pm'), 'die "not installed\\n";\n');
+    const saved = process.env.PERL5LIB;
+    process.env.PERL5LIB = fake;
+    try {
+      await assert.rejects(buildTestMmdb(dir, { name: 'never.mmdb' }), (e: unknown) => {
+        assert.ok(e instanceof Error);
+        assert.match(e.message, /install libmaxmind-db-writer-perl/);
+        assert.equal(e.message.split('\n').length, 1);
+        return true;
+      });
+    } finally {
+      if (saved === undefined) delete process.env.PERL5LIB;
+      else process.env.PERL5LIB = saved;
+    }
+  });
+
+  it('refuses a malformed extra mapping', async () => {
+    await assert.rejects(buildTestMmdb(dir, { name: 'bad.mmdb', extra: ['127.0.0.2=DE'] }), /bad mapping/);
   });
 });
 
