@@ -69,6 +69,8 @@ export interface WebhookAlerterOptions {
   readonly maxBodyBytes?: number;
   /** How long close() lets queued alerts go out before dropping them. Default 2000. */
   readonly closeGraceMs?: number;
+  /** Extra trust anchors (PEM) for an https: receiver with a private CA; the system store is used otherwise. */
+  readonly ca?: string | Buffer;
   /** Added to every body as `node`. */
   readonly node?: string;
   readonly clock?: Clock;
@@ -369,6 +371,7 @@ export function createWebhookAlerter(opts: WebhookAlerterOptions): WebhookAlerte
       req = doRequest(url, {
         method: 'POST',
         agent: false,
+        ...(isHttps && opts.ca !== undefined && { ca: opts.ca }),
         headers: {
           'user-agent': 'palisade-alerts',
           'content-type': 'application/json',

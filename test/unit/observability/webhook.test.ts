@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { after, describe, it } from 'node:test';
 import { ManualClock } from '../../../src/core/clock.ts';
@@ -12,6 +13,7 @@ import {
   type WebhookAlerterOptions,
   WebhookConfigError,
 } from '../../../src/observability/webhook.ts';
+import { generateSelfSignedCert } from '../../../src/transport/self-signed.ts';
 
 const TEST_TIMEOUT_MS = 10_000;
 
@@ -450,6 +452,39 @@ describe('webhook alerter: bounded queue and close', { timeout: TEST_TIMEOUT_MS 
       ['alice', 'bob'],
     );
     assert.deepEqual({ sent: a.stats().sent, retried: a.stats().retried }, { sent: 2, retried: 0 });
+  });
+});
+
+describe('webhook alerter: https', { timeout: TEST_TIMEOUT_MS }, () => {
+  it('delivers to an https receiver trusted through `ca`, and refuses one it cannot verify', async () => {
+    const cert = generateSelfSignedCert('palisade-test-receiver', ['127.0.0.1']);
+    const got: string[] = [];
+    const server = createHttpsServer({ cert: cert.certPem, key: cert.keyPem }, (req, res) => {
+      let b = '';
+      req.on('data', (c: Buffer) => (b += c.toString('utf8')));
+      req.on('end', () => {
+        got.push(b);
+        res.writeHead(204);
+        res.end();
+      });
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    try {
+      const url = `https://127.0.0.1:${(server.address() as AddressInfo).port}/hook`;
+      const trusted = alerter({ url, ca: cert.certPem });
+      trusted.alert(base);
+      await trusted.flush();
+      assert.equal(trusted.stats().sent, 1);
+      assert.equal((JSON.parse(got[0] ?? '{}') as Record<string, unknown>).subject, 'alice');
+      const untrusted = alerter({ url, backoffMs: 5, retries: 1 });
+      untrusted.alert(base);
+      await untrusted.flush();
+      assert.deepEqual({ sent: untrusted.stats().sent, failed: untrusted.stats().failed }, { sent: 0, failed: 1 });
+      assert.equal(got.length, 1, 'nothing reached the receiver without verification');
+    } finally {
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    }
   });
 });
 
