@@ -221,6 +221,17 @@ test('a lost Certificate (client side) or CertificateVerify (server side) is rec
   assert.ok(lost.certificate >= 2 && lost.certificateVerify >= 2, `both were retransmitted: ${JSON.stringify(lost)}`);
 });
 
+test('a lost server Finished: the client retransmits flight 5 and the connected server answers it again', async () => {
+  let lost = 0;
+  const encryptedHandshake = (d: Buffer): boolean => d[0] === 22 && d.readUInt16BE(3) === 1; // epoch 1: Finished
+  const wire = new Wire({ b: (d) => (encryptedHandshake(d) && lost++ === 0 ? undefined : d) });
+  const p = pair({ wire });
+  const [rc, rs] = await p.run();
+  p.close();
+  assert.deepEqual(keysOf(rc).keys.remote, keysOf(rs).keys.local);
+  assert.ok(lost >= 2, `flight 6 was sent again (${lost})`);
+});
+
 test('garbage datagrams never throw, in any state, and do not break a handshake in progress', async () => {
   const junk = (): Buffer => {
     const d = randomBytes(Math.floor(Math.random() * 120));
