@@ -1,5 +1,8 @@
 /**
- * Plain RTP relay benchmark: `node --import tsx bench/rtp-relay.ts [sessions...]` (default 1 100 1000).
+ * RTP relay benchmark: `node --import tsx bench/rtp-relay.ts [sessions...]` (default 1 100 1000).
+ * Modes (BENCH_MODES, default `plain,srtp-rtp,rtp-srtp`): plain RTP both ways; SRTP from the phone decrypted to
+ * RTP toward the PBX (SDES keys, AES_CM_128_HMAC_SHA1_80); RTP from the PBX encrypted toward the (latched) phone.
+ * The load generator protects its SRTP with the project's own context (a fraction of its send cost).
  *
  * Three processes: this orchestrator, the relay (MediaControl as the proxy would drive it) and a load
  * generator. Every session has its own phone socket and PBX socket in the load generator, connected to the
@@ -20,9 +23,19 @@ import { fileURLToPath } from 'node:url';
 import { systemClock } from '../src/core/clock.ts';
 import { silentLogger } from '../src/core/log.ts';
 import { createMediaControl, type MediaSessionHandle } from '../src/media/index.ts';
+import { createSrtpContext, type SrtpContext } from '../src/media/srtp/index.ts';
+
+type Mode = 'plain' | 'srtp-rtp' | 'rtp-srtp';
+const MODES: Mode[] = (process.env.BENCH_MODES ?? 'plain,srtp-rtp,rtp-srtp')
+  .split(',')
+  .filter((m): m is Mode => m === 'plain' || m === 'srtp-rtp' || m === 'rtp-srtp');
+/** Bench-only keys (not secrets): phone → relay, relay → phone. */
+const PHONE_KEY = { masterKey: Buffer.alloc(16, 0x11), masterSalt: Buffer.alloc(14, 0x22) };
+const RELAY_KEY = { masterKey: Buffer.alloc(16, 0x33), masterSalt: Buffer.alloc(14, 0x44) };
+const PROFILE = 'AES_CM_128_HMAC_SHA1_80' as const;
 
 const PHASE_MS = Number(process.env.BENCH_PHASE_MS ?? 1500);
-const TOTAL_LIMIT_MS = 60_000;
+const TOTAL_LIMIT_MS = 150_000;
 const PACKET_BYTES = 172;
 const PORT_MIN = Number(process.env.BENCH_PORT_MIN ?? 36000);
 const PORT_MAX = PORT_MIN + 9999;
@@ -114,15 +127,20 @@ function relayMain(): void {
     clock: systemClock,
     logger: silentLogger,
     quarantineMs: 0,
+    maxPacketRate: 0, // the bench drives single streams far above any real call's rate
   });
   let handles: MediaSessionHandle[] = [];
   serve({
     async alloc(args) {
-      const n = args as number;
+      const { n, mode } = args as { n: number; mode: Mode };
       const legs: LegPorts[] = [];
       for (let i = 0; i < n; i++) {
         const r = await control.allocate(`bench-${i}`, 1);
         if (!r.ok) throw new Error(`allocate ${i}: ${r.error.code}`);
+        if (mode !== 'plain') {
+          const sec = control.secure(r.value, 0, { sdes: { profile: PROFILE, rx: PHONE_KEY, tx: RELAY_KEY } });
+          if (!sec.ok) throw new Error(`secure ${i}: ${sec.error.code}`);
+        }
         handles.push(r.value);
         const l = r.value.legs[0];
         if (!l) throw new Error('no leg');
@@ -145,7 +163,13 @@ function relayMain(): void {
       const s = control.stats();
       const cpu = process.cpuUsage();
       const d = (t: typeof s.fromPublic): number =>
-        t.dropped.malformed + t.dropped.payload_type + t.dropped.no_remote + t.dropped.send_error + t.dropped.unexpected_source;
+        t.dropped.malformed +
+        t.dropped.payload_type +
+        t.dropped.no_remote +
+        t.dropped.send_error +
+        t.dropped.unexpected_source +
+        t.dropped.auth_failed +
+        t.dropped.rate_limited;
       return {
         cpuUs: cpu.user + cpu.system,
         relayed: s.fromPublic.packetsOut + s.fromPbx.packetsOut,
@@ -165,26 +189,41 @@ function relayMain(): void {
 
 function loadMain(): void {
   let sockets: Socket[] = []; // per session: [phone, pbx]
+  /** The sockets that send in this mode (all, phones only, or PBXs only). */
+  let senders: Socket[] = [];
+  let mode: Mode = 'plain';
+  /** SSRC per sending socket (distinct streams for the SRTP context). */
+  const ssrcOf = new Map<Socket, number>();
+  const phones = new Set<Socket>();
+  let srtp: SrtpContext | undefined;
   let received = 0;
   let collect = false;
   const LAT_MAX = 400_000;
   const lat = new Float64Array(LAT_MAX);
   let latN = 0;
 
+  // The send time travels in the RTP timestamp field (µs, mod 2^32): SRTP leaves the header in clear.
+  const nowUs = (): number => Math.floor(performance.now() * 1000) >>> 0;
   const onMessage = (msg: Buffer): void => {
     received++;
-    if (collect && latN < LAT_MAX && msg.length >= 20) lat[latN++] = performance.now() - msg.readDoubleLE(12);
+    if (collect && latN < LAT_MAX && msg.length >= 12) lat[latN++] = ((nowUs() - msg.readUInt32BE(4)) >>> 0) / 1000;
   };
 
-  function packet(seq: number): Buffer {
+  /** Next sequence number per sending socket: SRTP refuses a repeated index (replay). */
+  const seqOf = new Map<Socket, number>();
+  function packet(s: Socket): Buffer {
+    const seq = seqOf.get(s) ?? 0;
+    seqOf.set(s, seq + 1);
     const b = Buffer.allocUnsafe(PACKET_BYTES);
     b[0] = 0x80;
     b[1] = 0;
     b.writeUInt16BE(seq & 0xffff, 2);
-    b.writeUInt32BE(seq * 160, 4);
-    b.writeUInt32BE(0x0badcafe, 8);
-    b.writeDoubleLE(performance.now(), 12);
-    return b;
+    b.writeUInt32BE(nowUs(), 4);
+    b.writeUInt32BE(ssrcOf.get(s) ?? 0x0badcafe, 8);
+    if (srtp === undefined || !phones.has(s)) return b;
+    const out = Buffer.allocUnsafe(PACKET_BYTES + 16);
+    const n = srtp.protect(b, out);
+    return n > 0 ? out.subarray(0, n) : b;
   }
 
   function bindConnected(remotePort: number): Promise<Socket> {
@@ -259,7 +298,7 @@ function loadMain(): void {
         for (let i = 0; i < budget; i++) {
           const s = pool[next] as Socket;
           next = next + 1 === pool.length ? 0 : next + 1;
-          s.send(packet(sent));
+          s.send(packet(s));
           sent++;
         }
         if (mode === 'sat' && budget > 0 && ringLen < RING) {
@@ -276,20 +315,37 @@ function loadMain(): void {
 
   serve({
     async open(args) {
-      const legs = args as LegPorts[];
+      const { legs, mode: m } = args as { legs: LegPorts[]; mode: Mode };
+      mode = m;
       sockets = [];
+      senders = [];
+      phones.clear();
+      ssrcOf.clear();
+      seqOf.clear();
+      srtp = mode === 'plain' ? undefined : createSrtpContext({ profile: PROFILE, ...PHONE_KEY, maxStreams: 4096 });
       const eps: Endpoints[] = [];
       for (const l of legs) {
         const phone = await bindConnected(l.pub);
         const pbx = await bindConnected(l.pbx);
         sockets.push(phone, pbx);
+        phones.add(phone);
+        ssrcOf.set(phone, 0x10000 + ssrcOf.size);
+        ssrcOf.set(pbx, 0x10000 + ssrcOf.size);
+        if (mode !== 'rtp-srtp') senders.push(phone);
+        if (mode !== 'srtp-rtp') senders.push(pbx);
         eps.push({ phone: phone.address().port, pbx: pbx.address().port });
       }
       return eps;
     },
+    async latch() {
+      // One authenticated packet per phone: the relay learns where to send the PBX's media.
+      for (const s of phones) s.send(packet(s));
+      await new Promise((r) => setTimeout(r, 100));
+      return true;
+    },
     async run(args) {
       const a = args as { mode: 'rate' | 'sat'; rate: number; ms: number; latency: boolean };
-      return run(a.mode, a.rate, a.ms, a.latency, sockets);
+      return run(a.mode, a.rate, a.ms, a.latency, senders);
     },
     async baseline(args) {
       // Direct loopback A → B without the relay: what the load generator and kernel add by themselves.
@@ -305,6 +361,7 @@ function loadMain(): void {
     async closeAll() {
       await Promise.all(sockets.map((s) => new Promise<void>((res) => s.close(() => res()))));
       sockets = [];
+      senders = [];
       return true;
     },
   });
@@ -313,7 +370,10 @@ function loadMain(): void {
 // ------------------------------------------------------------------------------------------- orchestrator
 
 async function orchestrate(): Promise<void> {
-  const counts = process.argv.slice(2).map(Number).filter((n) => n > 0);
+  const counts = process.argv
+    .slice(2)
+    .map(Number)
+    .filter((n) => n > 0);
   const sessions = counts.length > 0 ? counts : [1, 100, 1000];
   const relay = new Child('relay');
   const load = new Child('load');
@@ -325,55 +385,61 @@ async function orchestrate(): Promise<void> {
   }, TOTAL_LIMIT_MS);
   const rows: string[][] = [];
   try {
-    for (const n of sessions) {
-      // A fresh relay process per size would be cleaner; one process keeps the run short.
-      const legs = await relay.call<LegPorts[]>('alloc', n);
-      const eps = await load.call<Endpoints[]>('open', legs);
-      await relay.call('update', eps);
-      await load.call('run', { mode: 'rate', rate: n * 100, ms: 200, latency: false }); // warm-up (JIT, caches)
+    for (const mode of MODES)
+      for (const n of sessions) {
+        // A fresh relay process per size would be cleaner; one process keeps the run short.
+        const legs = await relay.call<LegPorts[]>('alloc', { n, mode });
+        const eps = await load.call<Endpoints[]>('open', { legs, mode });
+        await relay.call('update', eps);
+        if (mode !== 'plain') await load.call('latch');
+        // Offered: 50 pps per stream; plain has two streams per session, the SRTP modes one direction.
+        const offered = mode === 'plain' ? n * 100 : n * 50;
+        await load.call('run', { mode: 'rate', rate: offered, ms: 200, latency: false }); // warm-up (JIT, caches)
 
-      const phase = async (mode: 'rate' | 'sat', rate: number, latency: boolean) => {
-        const s0 = await relay.call<RelaySnapshot>('snapshot');
-        const r = await load.call<RunResult>('run', { mode, rate, ms: PHASE_MS, latency });
-        const s1 = await relay.call<RelaySnapshot>('snapshot');
-        const relayed = s1.relayed - s0.relayed;
-        return {
-          r,
-          relayedPps: (relayed * 1000) / r.ms,
-          cpuPerPkt: relayed > 0 ? (s1.cpuUs - s0.cpuUs) / relayed : Number.NaN,
-          relayCpuPct: ((s1.cpuUs - s0.cpuUs) / 1000 / r.ms) * 100,
-          loadCpuPct: (r.cpuUs / 1000 / r.ms) * 100,
-          dropped: s1.dropped - s0.dropped,
+        const phase = async (mode: 'rate' | 'sat', rate: number, latency: boolean) => {
+          const s0 = await relay.call<RelaySnapshot>('snapshot');
+          const r = await load.call<RunResult>('run', { mode, rate, ms: PHASE_MS, latency });
+          const s1 = await relay.call<RelaySnapshot>('snapshot');
+          const relayed = s1.relayed - s0.relayed;
+          return {
+            r,
+            relayedPps: (relayed * 1000) / r.ms,
+            cpuPerPkt: relayed > 0 ? (s1.cpuUs - s0.cpuUs) / relayed : Number.NaN,
+            relayCpuPct: ((s1.cpuUs - s0.cpuUs) / 1000 / r.ms) * 100,
+            loadCpuPct: (r.cpuUs / 1000 / r.ms) * 100,
+            dropped: s1.dropped - s0.dropped,
+          };
         };
-      };
-      const nominal = await phase('rate', n * 100, false);
-      const sat = await phase('sat', 0, false);
-      const half = Math.max(100, Math.floor(sat.relayedPps / 2));
-      const latency = await phase('rate', half, true);
-      const base = await load.call<RunResult>('baseline', Math.min(half, 20_000));
-      const f = (x: number, d = 0): string => (Number.isFinite(x) ? x.toFixed(d) : '-');
-      rows.push([
-        `${n}`,
-        f(n * 100),
-        f(nominal.relayedPps),
-        f(nominal.cpuPerPkt, 2),
-        f(sat.relayedPps),
-        f(sat.cpuPerPkt, 2),
-        `${f(sat.relayCpuPct)}/${f(sat.loadCpuPct)}`,
-        f(half),
-        `${f(latency.r.p50 * 1000)}/${f(latency.r.p99 * 1000)}`,
-        `${f((latency.r.p50 - base.p50) * 1000)}/${f((latency.r.p99 - base.p99) * 1000)}`,
-      ]);
-      await relay.call('releaseAll');
-      await load.call('closeAll');
-      process.stderr.write(`bench: ${n} sessions done\n`);
-    }
+        const nominal = await phase('rate', offered, false);
+        const sat = await phase('sat', 0, false);
+        const half = Math.max(100, Math.floor(sat.relayedPps / 2));
+        const latency = await phase('rate', half, true);
+        const base = await load.call<RunResult>('baseline', Math.min(half, 20_000));
+        const f = (x: number, d = 0): string => (Number.isFinite(x) ? x.toFixed(d) : '-');
+        rows.push([
+          mode,
+          `${n}`,
+          f(offered),
+          f(nominal.relayedPps),
+          f(nominal.cpuPerPkt, 2),
+          f(sat.relayedPps),
+          f(sat.cpuPerPkt, 2),
+          `${f(sat.relayCpuPct)}/${f(sat.loadCpuPct)}`,
+          f(half),
+          `${f(latency.r.p50 * 1000)}/${f(latency.r.p99 * 1000)}`,
+          `${f((latency.r.p50 - base.p50) * 1000)}/${f((latency.r.p99 - base.p99) * 1000)}`,
+        ]);
+        await relay.call('releaseAll');
+        await load.call('closeAll');
+        process.stderr.write(`bench: ${mode} ${n} sessions done\n`);
+      }
   } finally {
     clearTimeout(killer);
     relay.kill();
     load.kill();
   }
   const header = [
+    'mode',
     'sessions',
     'offered pps',
     'relayed pps',
@@ -387,7 +453,9 @@ async function orchestrate(): Promise<void> {
   ];
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
   const line = (cells: string[]): string => `| ${cells.map((c, i) => c.padStart(widths[i] ?? 0)).join(' | ')} |`;
-  console.log(`plain RTP→RTP relay, ${PACKET_BYTES}-byte packets, phases of ${PHASE_MS} ms, node ${process.version}`);
+  console.log(
+    `RTP relay (plain: RTP↔RTP; srtp-rtp: SRTP phone → RTP PBX; rtp-srtp: RTP PBX → SRTP phone), ${PACKET_BYTES}-byte packets, phases of ${PHASE_MS} ms, node ${process.version}`,
+  );
   console.log(line(header));
   console.log(`|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`);
   for (const r of rows) console.log(line(r));

@@ -379,7 +379,16 @@ function ignoreError(): void {}
 
 function bindSocket(family: 'udp4' | 'udp6', address: string, port: number): Promise<Result<Socket, string>> {
   return new Promise((resolve) => {
-    const sock = createSocket({ type: family, reuseAddr: false });
+    // The relay sends only to IP literals (normalized, validated by the control). Node's default lookup answers
+    // those through dns.lookup on the next tick — a closure and a tick per unconnected send; once bound this one
+    // answers at once. (bind() keeps the asynchronous answer: its errors must not surface inside bind itself.)
+    let bound = false;
+    const lookup = (host: string, _f: unknown, cb: (e: NodeJS.ErrnoException | null, a: string, f: number) => void): void => {
+      const fam = host.includes(':') ? 6 : 4;
+      if (bound) cb(null, host, fam);
+      else process.nextTick(cb, null, host, fam);
+    };
+    const sock = createSocket({ type: family, reuseAddr: false, lookup });
     const onError = (e: Error): void => {
       sock.removeListener('error', onError);
       sock.on('error', ignoreError);
@@ -387,6 +396,7 @@ function bindSocket(family: 'udp4' | 'udp6', address: string, port: number): Pro
     };
     sock.on('error', onError);
     sock.bind({ port, address, exclusive: true }, () => {
+      bound = true;
       sock.removeListener('error', onError);
       // Never without an 'error' listener, even while the other sockets of the leg are still binding.
       sock.on('error', ignoreError);
