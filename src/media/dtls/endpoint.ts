@@ -9,12 +9,12 @@
  * message: pass it to werift, drop it, or fail the handshake. The decisive checks sit in front of the two messages
  * after which werift would commit:
  *
- *   we are client:  ServerHelloDone → (werift sends flight 5)   gate: peer certificate matches a=fingerprint,
- *                                                                      ServerKeyExchange signature verifies
+ *   we are client:  ServerHelloDone → (werift sends flight 5)   gate: ServerKeyExchange signed by the certificate
  *                   server Finished → (werift reports connect)  gate: verify_data matches
- *   we are server:  client Finished → (werift sends flight 6)   gate: a client certificate was sent and matches
- *                                                                      a=fingerprint, CertificateVerify signature
- *                                                                      verifies, verify_data matches
+ *   we are server:  client Finished → (werift sends flight 6)   gate: a client certificate was sent,
+ *                                                                      CertificateVerify signed by it, verify_data
+ *
+ * A peer Certificate is compared with a=fingerprint (SHA-256 of the DER) as soon as it arrives.
  *
  * The transcript that signatures and verify_data cover is rebuilt here in RFC order (RFC 5246 §7.4.8/§7.4.9,
  * RFC 6347 §4.2.6) from the peer messages Palisade accepted and our own messages from werift's cache. Each peer
@@ -29,75 +29,39 @@ import type { FragmentedHandshake } from 'werift-dtls/lib/dtls/src/record/messag
 import type { Options as WeriftOptions } from 'werift-dtls/lib/dtls/src/socket.js';
 import {
   DTLS_SRTP_EXPORTER_LABEL,
-  type DtlsSrtpKeys,
   dtlsSrtpKeyMaterialLength,
   type SrtpProfileName,
   splitDtlsSrtpKeyMaterial,
   srtpProfileFromDtlsId,
   srtpProfileInfo,
 } from '../srtp/index.ts';
-import { type DtlsCertificate, fingerprintMatches, parseSha256Fingerprint } from './certificate.ts';
+import { fingerprintMatches, parseSha256Fingerprint } from './certificate.ts';
 import {
   HS,
+  hasPlaintextAlert,
   parseCertificateVerify,
   parseClientKeyExchange,
   parseFirstCertificate,
   parseHello,
   parseServerKeyExchange,
+  type Sender,
+  TRANSCRIPT_ORDER,
   transcriptBytes,
 } from './handshake-messages.ts';
 import { expectedVerifyData, exportKeyingMaterial, verifyDataMatches, verifyPeerSignature } from './peer-auth.ts';
+import {
+  DEFAULT_DTLS_PROFILES,
+  DEFAULT_HANDSHAKE_TIMEOUT_MS,
+  type DtlsConnected,
+  type DtlsEndpoint,
+  type DtlsEndpointOptions,
+  type DtlsFailure,
+  type DtlsState,
+} from './types.ts';
 
-export interface DtlsEndpointOptions {
-  /** server = we answer ClientHello (SDP a=setup:passive on our side) */
-  role: 'client' | 'server';
-  certificate: DtlsCertificate;
-  /** from the peer's SDP; only sha-256 accepted */
-  remoteFingerprint: { algorithm: string; value: string };
-  /** the relay sends it to the (latched) peer address */
-  send: (datagram: Buffer) => void;
-  /** default 10000 */
-  handshakeTimeoutMs?: number;
-  /** offered (client) / accepted in preference order (server); default AES_CM_128_HMAC_SHA1_80, AEAD_AES_128_GCM */
-  profiles?: readonly SrtpProfileName[];
-}
-
-export type DtlsFailure =
-  | 'timeout'
-  | 'bad_fingerprint'
-  | 'bad_signature'
-  | 'bad_finished'
-  | 'no_certificate'
-  | 'no_srtp_profile'
-  | 'protocol'
-  | 'closed';
-
-export type DtlsState = 'new' | 'handshaking' | 'connected' | 'failed' | 'closed';
-
-export interface DtlsConnected {
-  readonly profile: SrtpProfileName;
-  readonly keys: DtlsSrtpKeys;
-}
-
-export interface DtlsEndpoint {
-  readonly state: DtlsState;
-  /** client: sends ClientHello; server: arms the timeout */
-  start(): void;
-  /** a DTLS record from the peer (demux already said DTLS); never throws */
-  handle(datagram: Buffer): void;
-  onConnected(cb: (r: DtlsConnected) => void): void;
-  onFailed(cb: (reason: DtlsFailure) => void): void;
-  /** Stops the endpoint without reporting a failure; idempotent. */
-  close(): void;
-}
-
-export const DEFAULT_HANDSHAKE_TIMEOUT_MS = 10_000;
-export const DEFAULT_DTLS_PROFILES: readonly SrtpProfileName[] = ['AES_CM_128_HMAC_SHA1_80', 'AEAD_AES_128_GCM'];
 /** werift buffers handshake fragments until a message completes; more than this many pending is an attack. */
 const MAX_PENDING_FRAGMENTS = 64;
-const CONTENT_ALERT = 21;
 
-type Sender = 'client' | 'server';
 type Verdict = 'pass' | 'drop';
 
 interface Msg {
@@ -105,21 +69,6 @@ interface Msg {
   readonly seq: number;
   readonly body: Buffer;
 }
-
-/** Handshake messages in the order they enter the hash (RFC 5246 §7.3 Figure 1, without HelloVerifyRequest). */
-const TRANSCRIPT_ORDER: ReadonlyArray<readonly [Sender, number]> = [
-  ['client', HS.clientHello],
-  ['server', HS.serverHello],
-  ['server', HS.certificate],
-  ['server', HS.serverKeyExchange],
-  ['server', HS.certificateRequest],
-  ['server', HS.serverHelloDone],
-  ['client', HS.certificate],
-  ['client', HS.clientKeyExchange],
-  ['client', HS.certificateVerify],
-  ['client', HS.finished],
-  ['server', HS.finished],
-];
 
 /** werift flights each role sends; their handshake cache slots hold our own messages. */
 const LOCAL_FLIGHTS: Readonly<Record<Sender, readonly number[]>> = { client: [1, 3, 5], server: [4, 6] };
@@ -510,18 +459,4 @@ function same(a: Msg, b: Msg): boolean {
 
 function bytesEqual(a: Buffer | undefined, b: Buffer | undefined): boolean {
   return a !== undefined && b !== undefined && a.equals(b);
-}
-
-/**
- * True when the datagram holds an unencrypted (epoch 0) alert record. DTLSPlaintext header (RFC 6347 §4.1):
- *   type(1) version(2) epoch(2) sequence_number(6) length(2) fragment
- */
-function hasPlaintextAlert(d: Buffer): boolean {
-  let o = 0;
-  while (o + 13 <= d.length) {
-    const len = d.readUInt16BE(o + 11);
-    if (d[o] === CONTENT_ALERT && d.readUInt16BE(o + 3) === 0) return true;
-    o += 13 + len;
-  }
-  return false;
 }

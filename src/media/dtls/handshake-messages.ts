@@ -18,6 +18,23 @@ export const HS = {
   finished: 20,
 } as const;
 
+export type Sender = 'client' | 'server';
+
+/** Handshake messages in the order they enter the hash (RFC 5246 §7.3 Figure 1, without HelloVerifyRequest). */
+export const TRANSCRIPT_ORDER: ReadonlyArray<readonly [Sender, number]> = [
+  ['client', HS.clientHello],
+  ['server', HS.serverHello],
+  ['server', HS.certificate],
+  ['server', HS.serverKeyExchange],
+  ['server', HS.certificateRequest],
+  ['server', HS.serverHelloDone],
+  ['client', HS.certificate],
+  ['client', HS.clientKeyExchange],
+  ['client', HS.certificateVerify],
+  ['client', HS.finished],
+  ['server', HS.finished],
+];
+
 /** use_srtp extension type (RFC 5764 §4.1.2). */
 const EXT_USE_SRTP = 14;
 
@@ -158,4 +175,20 @@ export function parseServerKeyExchange(body: Buffer): ServerKeyExchangeFields | 
 export function parseClientKeyExchange(body: Buffer): Buffer | undefined {
   if (body.length < 2 || body[0] !== body.length - 1) return undefined;
   return body.subarray(1);
+}
+
+const CONTENT_ALERT = 21;
+
+/**
+ * True when the datagram holds an unencrypted (epoch 0) alert record. DTLSPlaintext header (RFC 6347 §4.1):
+ *   type(1) version(2) epoch(2) sequence_number(6) length(2) fragment
+ */
+export function hasPlaintextAlert(d: Buffer): boolean {
+  let o = 0;
+  while (o + 13 <= d.length) {
+    const len = d.readUInt16BE(o + 11);
+    if (d[o] === CONTENT_ALERT && d.readUInt16BE(o + 3) === 0) return true;
+    o += 13 + len;
+  }
+  return false;
 }

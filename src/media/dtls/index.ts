@@ -16,8 +16,8 @@ export {
   parseSha256Fingerprint,
   sha256Fingerprint,
 } from './certificate.ts';
+export { createDtlsEndpoint } from './endpoint.ts';
 export {
-  createDtlsEndpoint,
   DEFAULT_DTLS_PROFILES,
   DEFAULT_HANDSHAKE_TIMEOUT_MS,
   type DtlsConnected,
@@ -25,4 +25,4 @@ export {
   type DtlsEndpointOptions,
   type DtlsFailure,
   type DtlsState,
-} from './endpoint.ts';
+} from './types.ts';
