@@ -28,6 +28,7 @@ import {
   applySecureParams,
   applySessionIce,
   attributeValues,
+  findAttribute,
   hasRtcpMux,
   iceCredentials,
   isFeedbackProfile,
@@ -95,6 +96,8 @@ interface StreamSecurity {
   remoteUfrag?: string;
   /** The client's side multiplexes RTCP (answers echo it; our DTLS offers ask for it). */
   rtcpMux: boolean;
+  /** The client's a=mid (RFC 8843 §5.1 / JSEP: an answer echoes it; the PBX's answer has none). */
+  mid?: string;
 }
 
 interface CallMedia {
@@ -103,6 +106,8 @@ interface CallMedia {
   streams: Array<StreamSecurity | undefined>;
   /** The side whose offer awaits an answer. */
   offerFrom: Side | undefined;
+  /** The client's last offer grouped its sections with BUNDLE (browsers with bundlePolicy max-bundle). */
+  clientBundle: boolean;
   lastIn: { public: Buffer | undefined; pbx: Buffer | undefined };
   lastOut: { public: Buffer | undefined; pbx: Buffer | undefined };
   lastWasOffer: { public: boolean; pbx: boolean };
@@ -129,6 +134,7 @@ function newCallMedia(): CallMedia {
     pending: undefined,
     streams: [],
     offerFrom: undefined,
+    clientBundle: false,
     lastIn: { public: undefined, pbx: undefined },
     lastOut: { public: undefined, pbx: undefined },
     lastWasOffer: { public: false, pbx: false },
@@ -185,6 +191,7 @@ export function createMediaAnchor(control: MediaControl, opts: MediaAnchorOption
   /** The client offered (INVITE/re-INVITE from the public side): decide each section, or refuse the offer. */
   const clientOffer = (call: Call, cm: CallMedia, sdp: Sdp): Refusal | undefined => {
     const transport = call.legs.public.flow.transport;
+    cm.clientBundle = sdp.attributes.some((a) => a.name === 'group' && a.value?.startsWith('BUNDLE ') === true);
     for (let i = 0; i < sdp.media.length; i++) {
       const m = sdp.media[i];
       if (!m || m.port === 0) continue;
@@ -235,6 +242,9 @@ export function createMediaAnchor(control: MediaControl, opts: MediaAnchorOption
           cm.streams[i] = undefined;
           break;
       }
+      const mid = findAttribute(m.attributes, 'mid')?.value;
+      const st = cm.streams[i];
+      if (st && mid !== undefined) st.mid = mid;
     }
     return undefined;
   };
@@ -386,6 +396,7 @@ export function createMediaAnchor(control: MediaControl, opts: MediaAnchorOption
       }
     }
     applySessionIce(out, ice);
+    if (to === 'public' && !offering) echoMids(out, cm);
     const outBody = Buffer.from(serializeSdp(out), 'latin1');
     cm.lastIn[from] = body;
     cm.lastOut[from] = outBody;
@@ -468,6 +479,22 @@ export function createMediaAnchor(control: MediaControl, opts: MediaAnchorOption
       timer = undefined;
     },
   };
+}
+
+/**
+ * An answer toward a client that offered a=mid carries the same mids, and with exactly one section left, a BUNDLE
+ * group of it (a max-bundle browser insists; more sections cannot be bundled: each has its own relay port).
+ */
+function echoMids(out: Sdp, cm: CallMedia): void {
+  const active: string[] = [];
+  for (let i = 0; i < out.media.length; i++) {
+    const m = out.media[i];
+    const mid = cm.streams[i]?.mid;
+    if (!m || mid === undefined) continue;
+    if (!findAttribute(m.attributes, 'mid')) m.attributes.unshift({ name: 'mid', value: mid });
+    if (m.port !== 0) active.push(mid);
+  }
+  if (cm.clientBundle && active.length === 1) out.attributes.push({ name: 'group', value: `BUNDLE ${active[0]}` });
 }
 
 function newIce(): { ufrag: string; pwd: string } {

@@ -132,6 +132,8 @@ describe('DTLS-SRTP and ICE-lite toward a WSS client', { timeout: 40_000 }, () =
     assert.equal(cm.proto, 'UDP/TLS/RTP/SAVPF');
     assert.equal(setupOf(toClient, cm), 'passive');
     assert.ok(findAttribute(toClient.attributes, 'ice-lite'), 'a=ice-lite');
+    assert.equal(findAttribute(cm.attributes, 'mid')?.value, '0', 'the offer’s a=mid is echoed');
+    assert.equal(findAttribute(toClient.attributes, 'group')?.value, 'BUNDLE 0');
     assert.ok(findAttribute(cm.attributes, 'rtcp-mux'));
     const fp = findAttribute(cm.attributes, 'fingerprint')?.value as string;
     assert.match(fp, /^sha-256 [0-9A-F:]+$/);
