@@ -29,7 +29,7 @@ export interface DigestPhoneKit {
   request(
     p: Peer,
     method: string,
-    opts?: { user?: string; auth?: string; ua?: string; callId?: string },
+    opts?: { user?: string; auth?: string; ua?: string; callId?: string; dial?: string; cseq?: number },
   ): { text: string; uri: string; callId: string };
   answer(challenge: string, opts: { user: string; password: string; method: string; uri: string; alg: DigestAlg; nc?: string }): string;
 }
@@ -88,9 +88,10 @@ export function digestPhoneKit(realm: string, waitMs = 2000): DigestPhoneKit {
     },
     request(p, method, opts = {}) {
       const user = opts.user ?? 'alice';
-      const uri = method === 'REGISTER' ? `sip:${PUBLIC_IP}:${kit.publicPort}` : `sip:100@${PUBLIC_IP}:${kit.publicPort}`;
+      const dial = opts.dial ?? '100';
+      const uri = method === 'REGISTER' ? `sip:${PUBLIC_IP}:${kit.publicPort}` : `sip:${dial}@${PUBLIC_IP}:${kit.publicPort}`;
       const callId = opts.callId ?? `auth-${++seq}@test`;
-      const to = method === 'REGISTER' ? `<sip:${user}@${PUBLIC_IP}>` : `<sip:100@${PUBLIC_IP}>`;
+      const to = method === 'REGISTER' ? `<sip:${user}@${PUBLIC_IP}>` : `<sip:${dial}@${PUBLIC_IP}>`;
       const lines = [
         `${method} ${uri} SIP/2.0`,
         `Via: SIP/2.0/UDP ${p.ip}:${p.port};branch=z9hG4bKt${seq}x${Math.random().toString(36).slice(2, 8)};rport`,
