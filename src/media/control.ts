@@ -85,6 +85,30 @@ export interface MediaStats {
   ports: MediaPortStats | undefined;
   /** Allocations refused, by reason; whole-control stats only. */
   allocationFailures: { noPorts: number; sessionLimit: number; bind: number };
+  /** Secure public sides (SRTP toward clients): latches, ICE answers/refusals, DTLS outcomes. */
+  security: MediaSecurityStats;
+}
+
+export interface MediaSecurityStats {
+  /** Peers learned from an authenticated packet or ICE check (first latch and moves). */
+  latches: number;
+  iceAnswered: number;
+  /** ICE checks answered with an error (bad credentials): never latch. */
+  iceRejected: number;
+  dtlsConnected: number;
+  dtlsFailed: number;
+}
+
+function emptySecurityStats(): MediaSecurityStats {
+  return { latches: 0, iceAnswered: 0, iceRejected: 0, dtlsConnected: 0, dtlsFailed: 0 };
+}
+
+function addSecurity(into: MediaSecurityStats, from: Readonly<MediaSecurityStats>): void {
+  into.latches += from.latches;
+  into.iceAnswered += from.iceAnswered;
+  into.iceRejected += from.iceRejected;
+  into.dtlsConnected += from.dtlsConnected;
+  into.dtlsFailed += from.dtlsFailed;
 }
 
 export interface MediaControl {
@@ -189,6 +213,7 @@ class DefaultMediaControl implements MediaControl {
   private readonly pendingAllocations = new Set<Promise<unknown>>();
   private readonly retiredPublic = emptyTrafficStats();
   private readonly retiredPbx = emptyTrafficStats();
+  private readonly retiredSecurity = emptySecurityStats();
   private readonly failures = { noPorts: 0, sessionLimit: 0, bind: 0 };
   private readonly maxMedia: number;
   private readonly publicFamily: number;
@@ -444,6 +469,7 @@ class DefaultMediaControl implements MediaControl {
     for (const l of s.legs) {
       l.relay.counters('public').addTo(this.retiredPublic);
       l.relay.counters('pbx').addTo(this.retiredPbx);
+      addSecurity(this.retiredSecurity, l.relay.secureCounters());
       this.retire(l, true);
     }
   }
@@ -451,25 +477,43 @@ class DefaultMediaControl implements MediaControl {
   stats(handle?: MediaSessionHandle): MediaStats {
     const fromPublic = emptyTrafficStats();
     const fromPbx = emptyTrafficStats();
+    const security = emptySecurityStats();
     if (handle) {
       const s = this.sessions.get(handle.id);
       if (s && s.handle === handle) {
         for (const l of s.legs) {
           l.relay.counters('public').addTo(fromPublic);
           l.relay.counters('pbx').addTo(fromPbx);
+          addSecurity(security, l.relay.secureCounters());
         }
       }
-      return { sessions: s ? 1 : 0, fromPublic, fromPbx, ports: undefined, allocationFailures: { noPorts: 0, sessionLimit: 0, bind: 0 } };
+      return {
+        sessions: s ? 1 : 0,
+        fromPublic,
+        fromPbx,
+        ports: undefined,
+        allocationFailures: { noPorts: 0, sessionLimit: 0, bind: 0 },
+        security,
+      };
     }
     addTraffic(fromPublic, this.retiredPublic);
     addTraffic(fromPbx, this.retiredPbx);
+    addSecurity(security, this.retiredSecurity);
     for (const s of this.sessions.values()) {
       for (const l of s.legs) {
         l.relay.counters('public').addTo(fromPublic);
         l.relay.counters('pbx').addTo(fromPbx);
+        addSecurity(security, l.relay.secureCounters());
       }
     }
-    return { sessions: this.sessions.size, fromPublic, fromPbx, ports: this.portStats(), allocationFailures: { ...this.failures } };
+    return {
+      sessions: this.sessions.size,
+      fromPublic,
+      fromPbx,
+      ports: this.portStats(),
+      allocationFailures: { ...this.failures },
+      security,
+    };
   }
 
   private portStats(): MediaPortStats {

@@ -11,6 +11,7 @@ export {
   type MediaErrorCode,
   type MediaLegInfo,
   type MediaPortStats,
+  type MediaSecurityStats,
   type MediaSessionHandle,
   type MediaSide,
   type MediaStats,

@@ -390,12 +390,13 @@ export class SecureRelay extends PlainRelay {
   }
 
   override reset(): boolean {
-    if (this.closing) return false;
+    // The remotes go first (sockets stay unconnected), then the security: nothing reconnects on the way to idle.
+    if (!super.reset()) return false;
     this.clearSecurity();
     this.sec.counters.reset();
     this.signalledAddress = '';
     this.signalledPort = 0;
-    return super.reset();
+    return true;
   }
 
   override activate(): void {

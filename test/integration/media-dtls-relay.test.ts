@@ -201,6 +201,7 @@ describe('DTLS-SRTP and ICE-lite toward a WSS client', { timeout: 40_000 }, () =
     const media = client.received.filter((r) => (r.data[0] as number) >= 128);
     for (let i = 0; i < 5; i++) assert.deepEqual(Buffer.from(session.decrypt(media[i]?.data as Buffer)), rtpPacket(20 + i));
     assert.equal(attacker.received.length, 0, 'the attacker got nothing');
+    assert.equal(control.stats(h).security.dtlsConnected, 1, 'the relay side of the handshake completed');
     ep.close();
     anchor.release(call);
   });

@@ -241,6 +241,7 @@ describe('SRTP toward clients through the relay', { timeout: 30_000 }, () => {
     // The PBX-side socket is connected to the PBX's signalled address: the kernel discards the attacker's 20.
     assert.equal(s.fromPbx.packetsIn, 10, 'only the PBX packets reach the PBX-side socket');
     assert.equal(s.fromPbx.dropped.no_remote, 5, 'PBX media before the latch');
+    assert.equal(s.security.latches, 1, 'latched once, never moved by the attacker');
     anchor.release(c.call);
   });
 
@@ -375,6 +376,8 @@ describe('ICE-lite latch and the packet-rate cap on a secure leg', { timeout: 30
     await client.send(protect(session, rtpPacket(2)), port);
     await until(() => pbx.received.length === 1, 2000, 'SRTP after the check');
     assert.deepEqual(pbx.received[0]?.data, rtpPacket(2));
+    const sec = control.stats(h.value).security;
+    assert.deepEqual([sec.iceAnswered, sec.iceRejected, sec.latches], [1, 1, 1]);
     control.release(h.value);
   });
 
