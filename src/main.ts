@@ -4,6 +4,7 @@
  * metrics, admin API and signal handling.
  */
 import { mkdirSync } from 'node:fs';
+import { hostname } from 'node:os';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { startAdminHttps } from './admin/https.ts';
 import { createSecurityRoutes } from './admin/routes-security.ts';
@@ -16,7 +17,7 @@ import { PalisadeError } from './core/errors.ts';
 import type { Logger } from './core/log.ts';
 import type { SipTransport } from './core/net.ts';
 import { countOut } from './daemon/count-out.ts';
-import { createCallAuthorization } from './daemon/fraud.ts';
+import { createAlertChannel, createCallAuthorization, createGeoGate } from './daemon/fraud.ts';
 import { loadOrCreateSecret, proxySettings, resolveListener, resolveTargets, resolveTls, selfSignedIn } from './daemon/resolve.ts';
 import { createMediaControl } from './media/control.ts';
 import { banAuditHooks, createAuditLog } from './observability/audit.ts';
@@ -123,6 +124,8 @@ export async function startDaemon(opts: { configPath: string; logger?: Logger; i
   const connsByAddress = new Map<string, Set<number>>();
   const audit = createAuditLog({ path: join(dataDir, 'audit.log'), logger: log.child({ mod: 'audit' }), clock });
   const auditBans = banAuditHooks(audit);
+  const alertChannel = createAlertChannel(policy, { configDir, clock, logger: log.child({ mod: 'alerts' }), node: hostname() });
+  const geo = await createGeoGate(policy, dataDir, log.child({ mod: 'geo' }));
   const defences = await createDefences(policy, {
     clock,
     logger: log.child({ mod: 'security' }),
@@ -133,6 +136,8 @@ export async function startDaemon(opts: { configPath: string; logger?: Logger; i
     events: {
       onBan: (ban) => {
         auditBans.onBan(ban);
+        if (ban.source !== 'manual')
+          alertChannel.alert({ rule: `ban.${ban.reason}`, subject: ban.target, action: 'banned the source', severity: 'warning' });
         for (const [address, ids] of connsByAddress) {
           const hit =
             ban.kind === 'address' ? address === ban.target || sourceKey(address) === ban.target : defences.bans.isBanned(address);
@@ -161,10 +166,11 @@ export async function startDaemon(opts: { configPath: string; logger?: Logger; i
       const r = defences.bans.ban(address, { forMs, reason: why });
       if (!r.ok) log.warn({ address, why }, 'fraud ban refused (allow-listed?)');
     },
-    alerts: () => undefined,
+    sourceCountry: (address) => geo.countryOf(address),
+    alerts: () => alertChannel,
   });
   const pipeline = new Pipeline(
-    [defences.scannerStage, createSanityStage({ ownBranchPrefix: BRANCH_PREFIX, isForUs }), defences.authStage, callAuth.stage],
+    [defences.scannerStage, createSanityStage({ ownBranchPrefix: BRANCH_PREFIX, isForUs }), geo.stage, defences.authStage, callAuth.stage],
     (stage, v) => metrics.countPipelineVerdict(stage, v.kind),
   );
 
@@ -335,6 +341,8 @@ export async function startDaemon(opts: { configPath: string; logger?: Logger; i
       limits = next.limits.sip;
       defences.reconfigure(next);
       callAuth.reconfigure(next);
+      alertChannel.reconfigure(next);
+      void geo.reconfigure(next, dataDir);
       proxy.reconfigure(proxySettings(next));
       localHosts = proxySettings(next).localHosts;
       void resolveTargets(next).then((t) => pool.reconfigure(t, next.pbx.probe, PBX_LISTENER_ID, clock.now()));
@@ -405,6 +413,8 @@ export async function startDaemon(opts: { configPath: string; logger?: Logger; i
       await tm.close();
       await mediaControl.close();
       await defences.close();
+      geo.close();
+      await alertChannel.close();
       await audit.close();
       resolveStopped();
     })();

@@ -8,16 +8,22 @@
  *             onCallTerminated → audit `call.terminate`
  */
 
+import { isAbsolute, resolve } from 'node:path';
+import { resolveSecret } from '../config/load.ts';
 import type { Policy } from '../config/schema.ts';
+import type { Clock } from '../core/clock.ts';
 import type { Logger } from '../core/log.ts';
 import type { AuditLog } from '../observability/audit.ts';
+import { createWebhookAlerter, type WebhookAlerter } from '../observability/webhook.ts';
 import type { StageContext } from '../pipeline/stage.ts';
+import { CONTINUE, type Stage, type Verdict } from '../pipeline/stage.ts';
 import type { AnomalyFinding } from '../policy/anomaly.ts';
 import { createAnomalyDetector } from '../policy/anomaly.ts';
 import type { Alert, CompiledFraudPolicy } from '../policy/decide.ts';
+import { type GeoIp, geoDecision, openGeoIp } from '../policy/geo.ts';
 import { MemoryFraudCounters } from '../policy/limits.ts';
 import { compileAnomalyRules, compileFraudPolicy } from '../policy/schema.ts';
-import { createFraudStage, createFraudStageStats, type FraudStage, type FraudStageStats } from '../policy/stage.ts';
+import { createFraudStage, createFraudStageStats, type FraudStage, type FraudStageStats, reasonHeaderValue } from '../policy/stage.ts';
 import type { Call } from '../proxy/calls.ts';
 import type { CallEnd } from '../proxy/types.ts';
 
@@ -95,7 +101,7 @@ export function createCallAuthorization(policy: Policy, deps: CallAuthorizationD
         details: { detail: a.detail, action: a.action.kind },
       });
       sink?.alert({
-        rule: a.rule,
+        rule: `fraud.${a.rule}`,
         subject: a.subject,
         action: did,
         severity: a.action.kind === 'alert' ? 'warning' : 'critical',
@@ -112,7 +118,7 @@ export function createCallAuthorization(policy: Policy, deps: CallAuthorizationD
       details: { detail: a.detail, ...(a.e164 !== undefined && { number: a.e164 }) },
     });
     sink?.alert({
-      rule: a.rule,
+      rule: `fraud.${a.rule}`,
       subject: a.subject,
       action: 'allowed the call and alerted',
       severity: 'warning',
@@ -172,6 +178,168 @@ export function createCallAuthorization(policy: Policy, deps: CallAuthorizationD
     reconfigure(p: Policy): void {
       compiled = compileFraudPolicy(p.fraud);
       rules = compileAnomalyRules(p.fraud);
+    },
+  };
+}
+
+// ---------------------------------------------------------------- source geography
+
+export interface GeoGate {
+  /** Runs before authentication: out-of-dialog requests from a refused country get 403 and no challenge. */
+  readonly stage: Stage;
+  /** Country of a source (undefined without a database or when unknown). */
+  countryOf(address: string): string | undefined;
+  readonly counters: { allowed: number; refused: number; unknown: number; lookupErrors: number };
+  /** Re-reads the database when its path changed (or it failed before). Keeps the old reader when the new one fails. */
+  reconfigure(p: Policy, dataDir: string): Promise<void>;
+  close(): void;
+}
+
+export async function createGeoGate(policy: Policy, dataDir: string, logger: Logger): Promise<GeoGate> {
+  let p = policy;
+  let reader: GeoIp | undefined;
+  let readerPath: string | undefined;
+  const counters = { allowed: 0, refused: 0, unknown: 0, lookupErrors: 0 };
+
+  const open = async (next: Policy): Promise<void> => {
+    const db = next.fraud.geo.database;
+    if (db === undefined) {
+      reader?.close();
+      reader = undefined;
+      readerPath = undefined;
+      return;
+    }
+    const path = isAbsolute(db) ? db : resolve(dataDir, db);
+    if (path === readerPath && reader !== undefined) return;
+    const r = await openGeoIp(path);
+    if (!r.ok) {
+      counters.lookupErrors++;
+      logger.error(
+        { path, reason: r.error.reason },
+        reader ? 'GeoIP database unreadable: keeping the previous one' : 'GeoIP database unreadable: every source is unknown',
+      );
+      return;
+    }
+    const old = reader;
+    reader = r.value;
+    readerPath = path;
+    old?.close();
+    logger.info({ path, type: r.value.info.databaseType }, 'GeoIP database loaded');
+  };
+  await open(policy);
+
+  const countryOf = (address: string): string | undefined => reader?.countryOf(address);
+  const hasRules = (): boolean => {
+    const g = p.fraud.geo;
+    return g.allow !== undefined || g.deny.length > 0 || Object.keys(g.listeners).length > 0;
+  };
+
+  const stage: Stage = {
+    name: 'geo',
+    run(ctx: StageContext): Verdict {
+      if (ctx.side !== 'public' || !hasRules()) return CONTINUE;
+      const m = ctx.msg.method;
+      if (m === 'ACK' || m === 'CANCEL') return CONTINUE;
+      const to = ctx.msg.to();
+      if (to.ok && to.value.tag !== undefined && m !== 'REGISTER') return CONTINUE; // in-dialog: the dialog was admitted
+      const g = p.fraud.geo;
+      const country = countryOf(ctx.source.address);
+      if (country === undefined) counters.unknown++;
+      const onUnknown = g.onLookupFailure;
+      let verdict = geoDecision(country, { allow: g.allow, deny: g.deny, onUnknown });
+      const perListener = Object.hasOwn(g.listeners, ctx.source.listenerId) ? g.listeners[ctx.source.listenerId] : undefined;
+      if (verdict === 'allow' && perListener)
+        verdict = geoDecision(country, { allow: perListener.allow, deny: perListener.deny, onUnknown });
+      if (verdict === 'allow') {
+        counters.allowed++;
+        return CONTINUE;
+      }
+      counters.refused++;
+      const header = p.fraud.reasonHeader;
+      return { kind: 'reply', status: 403, reason: 'Forbidden', headers: [[header, reasonHeaderValue(header, p.fraud.reasons.source)]] };
+    },
+  };
+
+  return {
+    stage,
+    countryOf,
+    counters,
+    async reconfigure(next: Policy): Promise<void> {
+      p = next;
+      await open(next);
+    },
+    close(): void {
+      reader?.close();
+      reader = undefined;
+    },
+  };
+}
+
+// ---------------------------------------------------------------- alerts
+
+export interface AlertChannel extends AlertSink {
+  stats(): ReturnType<WebhookAlerter['stats']> | undefined;
+  reconfigure(p: Policy): void;
+  close(): Promise<void>;
+}
+
+/** The webhook alerter per `alerts.webhook`, rebuilt when that section changes. Header secrets resolve against configDir. */
+export function createAlertChannel(policy: Policy, deps: { configDir: string; clock: Clock; logger: Logger; node: string }): AlertChannel {
+  let current: WebhookAlerter | undefined;
+  let key = '';
+  const closing = new Set<Promise<void>>();
+
+  const build = (p: Policy): void => {
+    const w = p.alerts.webhook;
+    const nextKey = JSON.stringify(w ?? null);
+    if (nextKey === key) return;
+    key = nextKey;
+    const old = current;
+    current = undefined;
+    if (old) {
+      const c = old.close().finally(() => closing.delete(c));
+      closing.add(c);
+    }
+    if (!w) return;
+    const headers: Record<string, string> = {};
+    for (const [name, value] of Object.entries(w.headers)) {
+      const r = resolveSecret(value, deps.configDir, { at: { path: `alerts.webhook.headers.${name}` } });
+      if (!r.ok) {
+        deps.logger.error({ header: name, reason: r.error.message }, 'alert webhook header unavailable: webhook disabled');
+        return;
+      }
+      headers[name] = r.value;
+    }
+    try {
+      current = createWebhookAlerter({
+        url: w.url,
+        headers,
+        timeoutMs: w.timeout,
+        retries: w.retries,
+        backoffMs: w.backoff,
+        dedupWindowMs: w.dedupWindow,
+        ratePerMinute: w.ratePerMinute,
+        maxQueue: w.maxQueue,
+        clock: deps.clock,
+        logger: deps.logger,
+        node: deps.node,
+      });
+    } catch (e) {
+      deps.logger.error({ reason: e instanceof Error ? e.message : String(e) }, 'alert webhook refused: disabled');
+    }
+  };
+  build(policy);
+
+  return {
+    alert(a) {
+      current?.alert(a);
+    },
+    stats: () => current?.stats(),
+    reconfigure: build,
+    async close(): Promise<void> {
+      const c = current;
+      current = undefined;
+      await Promise.all([c?.close(), ...closing]);
     },
   };
 }
