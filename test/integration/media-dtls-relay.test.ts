@@ -202,6 +202,27 @@ describe('DTLS-SRTP and ICE-lite toward a WSS client', { timeout: 40_000 }, () =
     for (let i = 0; i < 5; i++) assert.deepEqual(Buffer.from(session.decrypt(media[i]?.data as Buffer)), rtpPacket(20 + i));
     assert.equal(attacker.received.length, 0, 'the attacker got nothing');
     assert.equal(control.stats(h).security.dtlsConnected, 1, 'the relay side of the handshake completed');
+
+    // Hold and resume (re-INVITEs with the same fingerprint): the DTLS session and its keys stay.
+    for (const [v, dir] of [
+      [3, 'a=sendonly'],
+      [4, 'a=sendrecv'],
+    ] as const) {
+      const re = Buffer.from(offer.toString().replace('o=- 5 2 ', `o=- 5 ${v} `).replace('a=rtcp-mux\r\n', `a=rtcp-mux\r\n${dir}\r\n`));
+      rewriteOk(anchor, call, 'public', re);
+      const ans = rewriteOk(
+        anchor,
+        call,
+        'pbx',
+        Buffer.from(`v=0\r\no=- 9 ${v + 7} IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio ${pbx.port} RTP/AVP 0\r\n`),
+      );
+      assert.equal(findAttribute(ans.media[0]?.attributes ?? [], 'fingerprint')?.value, fp, 'same certificate');
+      assert.equal(findAttribute(ans.media[0]?.attributes ?? [], 'ice-ufrag')?.value, ufrag, 'same ICE credentials');
+    }
+    const p11 = RtpPacket.deSerialize(rtpPacket(11));
+    await client.send(Buffer.from(session.encrypt(p11.payload, p11.header)), port);
+    await until(() => pbx.received.length === 11, 3000, 'media after hold/resume under the same keys');
+    assert.equal(control.stats(h).security.dtlsConnected, 1, 'no second handshake');
     ep.close();
     anchor.release(call);
   });
