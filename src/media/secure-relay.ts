@@ -24,7 +24,7 @@
 import type { RemoteInfo, Socket } from 'node:dgram';
 import { err, ok, type Result } from '../core/result.ts';
 import { DEMUX_DTLS, DEMUX_RTCP, DEMUX_RTP, DEMUX_STUN, demuxPacket } from './demux.ts';
-import { createIceLiteResponder, type IceLiteResponder, isValidIcePwd, isValidIceUfrag } from './ice-lite.ts';
+import { createIceLiteResponder, isValidIcePwd, isValidIceUfrag } from './ice-lite.ts';
 import {
   bindRelaySockets,
   type IdleDropCounter,
@@ -33,129 +33,13 @@ import {
   type RelayBindError,
   type RelaySideState,
 } from './plain-relay.ts';
-import { classifyPacket, type MediaEndpoint, type MediaSide, PACKET_MALFORMED, PACKET_RTCP, PacketRateLimiter } from './relay.ts';
-import { createSrtpContext, type DtlsSrtpKeys, type SrtpContext, SrtpError, type SrtpProfileName } from './srtp/index.ts';
-import { STUN_MAX_RESPONSE_BYTES } from './stun.ts';
+import { classifyPacket, type MediaEndpoint, type MediaSide, PACKET_MALFORMED, PACKET_RTCP } from './relay.ts';
+import { contextFor, nextTxBuffer, SecureSide, sameKey } from './secure-side.ts';
+import type { DtlsProvider, PublicSecurity, SecureCounters, SecurityErrorCode } from './secure-types.ts';
+import { createSrtpContext, type SrtpContext, SrtpError } from './srtp/index.ts';
 
-/** Master key and salt for one direction (SDES a=crypto, or DTLS-SRTP export). A secret: never logged. */
-export interface SrtpKeyPair {
-  readonly masterKey: Uint8Array;
-  readonly masterSalt: Uint8Array;
-  /** Key lifetime in packets (SDES `|2^31`), when the peer set one. */
-  readonly lifetime?: number;
-}
-
-/** A DTLS endpoint as src/media/dtls provides it (structural, so this file does not depend on that module). */
-export interface DtlsEndpointLike {
-  start(): void;
-  handle(datagram: Buffer): void;
-  onConnected(cb: (r: { profile: SrtpProfileName; keys: DtlsSrtpKeys }) => void): void;
-  onFailed(cb: (reason: string) => void): void;
-  close(): void;
-}
-
-/** What the control needs to run DTLS-SRTP toward clients: our certificate's fingerprint and an endpoint factory. */
-export interface DtlsProvider {
-  /** SHA-256 fingerprint of the process-wide certificate, 'AB:CD:...' (for a=fingerprint). */
-  readonly fingerprint: string;
-  createEndpoint(opts: {
-    role: 'client' | 'server';
-    remoteFingerprint: { algorithm: string; value: string };
-    send: (datagram: Buffer) => void;
-  }): DtlsEndpointLike;
-}
-
-/** How the public side of one leg is secured. Plain data, set by the control from what the SDP negotiated. */
-export interface PublicSecurity {
-  /** ICE-lite: answer checks with these credentials; media latches only on an authenticated check. */
-  readonly ice?: { readonly localUfrag: string; readonly localPwd: string; readonly remoteUfrag?: string };
-  /** SDES: keys from the SDP. `rx` (the client's key) is unknown until its SDP arrives. */
-  readonly sdes?: { readonly profile: SrtpProfileName; readonly tx: SrtpKeyPair; readonly rx?: SrtpKeyPair };
-  /** DTLS-SRTP: our role and the client's a=fingerprint. A change of either starts a new handshake. */
-  readonly dtls?: { readonly role: 'client' | 'server'; readonly remoteFingerprint: { algorithm: string; value: string } };
-}
-
-export type SecurityErrorCode = 'MEDIA_BAD_SECURITY';
-
-/** Counters of the secure public side (plain numbers, read by stats()). */
-export class SecureCounters {
-  latches = 0;
-  iceAnswered = 0;
-  iceRejected = 0;
-  dtlsConnected = 0;
-  dtlsFailed = 0;
-  reset(): void {
-    this.latches = 0;
-    this.iceAnswered = 0;
-    this.iceRejected = 0;
-    this.dtlsConnected = 0;
-    this.dtlsFailed = 0;
-  }
-}
-
-/** Protected packets wait in these until the kernel has them; shared by every relay of the process (one thread). */
-const TX_RING_SIZE = 256;
-const TX_BUFFER_BYTES = 1500 + 64;
-const txRing: Buffer[] = [];
-let txNext = 0;
-function nextTxBuffer(): Buffer {
-  if (txRing.length < TX_RING_SIZE) {
-    const b = Buffer.allocUnsafeSlow(TX_BUFFER_BYTES);
-    txRing.push(b);
-    return b;
-  }
-  const b = txRing[txNext] as Buffer;
-  txNext = (txNext + 1) % TX_RING_SIZE;
-  return b;
-}
-
-function sameBytes(a: Uint8Array | undefined, b: Uint8Array | undefined): boolean {
-  return a !== undefined && b !== undefined && Buffer.compare(a, b) === 0;
-}
-
-function sameKey(a: SrtpKeyPair | undefined, b: SrtpKeyPair | undefined): boolean {
-  return a !== undefined && b !== undefined && sameBytes(a.masterKey, b.masterKey) && sameBytes(a.masterSalt, b.masterSalt);
-}
-
-function contextFor(profile: SrtpProfileName, k: SrtpKeyPair): SrtpContext {
-  return createSrtpContext({
-    profile,
-    masterKey: k.masterKey,
-    masterSalt: k.masterSalt,
-    ...(k.lifetime !== undefined ? { keyLifetime: k.lifetime } : {}),
-  });
-}
-
-/** Secure state of the public side; `active` false means the leg is plain. */
-class SecureSide {
-  active = false;
-  rx: SrtpContext | null = null;
-  tx: SrtpContext | null = null;
-  sdesProfile: SrtpProfileName | undefined;
-  rxKey: SrtpKeyPair | undefined;
-  txKey: SrtpKeyPair | undefined;
-  ice: IceLiteResponder | null = null;
-  iceUfrag = '';
-  icePwd = '';
-  /** The authenticated peer (RTP, and RTCP with rtcp-mux). */
-  latched = false;
-  latchAddress = '';
-  latchPort = 0;
-  /** RTCP peer without rtcp-mux (from authenticated SRTCP on the RTCP socket). */
-  rtcpLatched = false;
-  rtcpAddress = '';
-  rtcpPort = 0;
-  dtls: DtlsEndpointLike | null = null;
-  dtlsRole: 'client' | 'server' | undefined;
-  dtlsFingerprint = '';
-  dtlsStarted = false;
-  dtlsPeerAddress = '';
-  dtlsPeerPort = 0;
-  /** Packets from addresses other than the latched one are tried (authenticated) at this rate at most. */
-  readonly foreignLimiter = new PacketRateLimiter(0);
-  readonly counters = new SecureCounters();
-  readonly stunOut = Buffer.allocUnsafeSlow(STUN_MAX_RESPONSE_BYTES);
-}
+export type { DtlsEndpointLike, DtlsProvider, PublicSecurity, SecurityErrorCode, SrtpKeyPair } from './secure-types.ts';
+export { SecureCounters } from './secure-types.ts';
 
 export class SecureRelay extends PlainRelay {
   private readonly sec = new SecureSide();
