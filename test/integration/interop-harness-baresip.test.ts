@@ -79,6 +79,7 @@ describe('harness parsers', () => {
       component: 'RTP',
       profile: 'AES_CM_128_HMAC_SHA1_80',
     });
+    assert.deepEqual(parseBaresipLine('dtls_srtp: verified sha-256 fingerprint OK'), { type: 'fingerprint-verified' });
     assert.equal(parseBaresipLine('mediaenc: srtp-mand'), null);
     assert.deepEqual(parseBaresipLine('alice@127.0.0.1: {0/UDP/v4} 200 OK () [1 binding]'), { type: 'registered', status: 200 });
     assert.deepEqual(parseBaresipLine('alice@127.0.0.1: {0/TLS/v4} 403 Forbidden () [0 bindings]'), {
