@@ -14,6 +14,7 @@ import {
   attributeValues,
   effectiveConnection,
   fingerprints,
+  iceCredentials,
   isHoldAddress,
   mediaDirection,
   type SdpSetup,
@@ -144,7 +145,8 @@ export function isOnHold(sdp: Sdp): boolean {
     if (m.port === 0) continue;
     active++;
     const c = effectiveConnection(sdp, m);
-    const held = c !== undefined && isHoldAddress(c.address.split('/')[0] as string);
+    // With ICE, c=0.0.0.0 means "no default candidate yet" (RFC 8839 §4.2.1), not hold.
+    const held = c !== undefined && isHoldAddress(c.address.split('/')[0] as string) && iceCredentials(sdp, m) === undefined;
     if (mediaDirection(sdp, m) === 'sendrecv' && !held) return false;
   }
   return active > 0;

@@ -116,5 +116,7 @@ describe('isOnHold (RFC 3264 §8.4)', () => {
     assert.equal(isOnHold(sdp('m=audio 4000 RTP/AVP 0\r\n')), false);
     assert.equal(isOnHold(sdp('m=audio 4000 RTP/AVP 0\r\na=sendonly\r\nm=video 4002 RTP/AVP 96\r\n')), false);
     assert.equal(isOnHold(sdp('m=audio 0 RTP/AVP 0\r\n')), false, 'no active section');
+    const ice = 'a=ice-ufrag:abcd\r\na=ice-pwd:pppppppppppppppppppppppp\r\n';
+    assert.equal(isOnHold(sdp(`m=audio 9 UDP/TLS/RTP/SAVPF 0\r\nc=IN IP4 0.0.0.0\r\n${ice}`)), false, 'ICE: 0.0.0.0 is no hold');
   });
 });
