@@ -32,6 +32,7 @@ import { PbxProber } from './proxy/pbx-prober.ts';
 import { BRANCH_PREFIX, isAddressedToUs } from './proxy/topology.ts';
 import { sourceKey } from './security/cidr.ts';
 import { createDefences } from './security/defences.ts';
+import { type KernelBans, openKernelBans } from './security/kernel-bans.ts';
 import { parseMessage } from './sip/parser.ts';
 import type { SipLimits, SipMessage } from './sip/types.ts';
 import { createTransportManager, type ResolvedListener } from './transport/manager.ts';
@@ -124,6 +125,7 @@ export async function startDaemon(opts: { configPath: string; logger?: Logger; i
   const connsByAddress = new Map<string, Set<number>>();
   const audit = createAuditLog({ path: join(dataDir, 'audit.log'), logger: log.child({ mod: 'audit' }), clock });
   const auditBans = banAuditHooks(audit);
+  let kernelBans: KernelBans | undefined;
   const alertChannel = createAlertChannel(policy, { configDir, clock, logger: log.child({ mod: 'alerts' }), node: hostname() });
   const geo = await createGeoGate(policy, dataDir, log.child({ mod: 'geo' }));
   const defences = await createDefences(policy, {
@@ -136,6 +138,7 @@ export async function startDaemon(opts: { configPath: string; logger?: Logger; i
     events: {
       onBan: (ban) => {
         auditBans.onBan(ban);
+        kernelBans?.add(ban.target, ban.expiresAt);
         if (ban.source !== 'manual')
           alertChannel.alert({ rule: `ban.${ban.reason}`, subject: ban.target, action: 'banned the source', severity: 'warning' });
         for (const [address, ids] of connsByAddress) {
@@ -145,7 +148,10 @@ export async function startDaemon(opts: { configPath: string; logger?: Logger; i
           for (const id of ids) transport?.closeConnection(id);
         }
       },
-      onUnban: (ban, why) => auditBans.onUnban(ban, why),
+      onUnban: (ban, why) => {
+        auditBans.onUnban(ban, why);
+        kernelBans?.remove(ban.target);
+      },
     },
   });
   const send = (target: Target, bytes: Buffer): boolean => {
@@ -237,6 +243,25 @@ export async function startDaemon(opts: { configPath: string; logger?: Logger; i
     logger: log.child({ mod: 'transport' }),
   });
   const tm = transport;
+
+  if (policy.security.bans.kernel.enabled) {
+    const pub = tm.listeners().filter((l) => l.id !== PBX_LISTENER_ID);
+    const k = await openKernelBans({
+      nft: policy.security.bans.kernel.nft,
+      table: policy.security.bans.kernel.table,
+      udpPorts: pub.filter((l) => l.transport === 'udp').map((l) => l.port),
+      tcpPorts: pub.filter((l) => l.transport !== 'udp').map((l) => l.port),
+      logger: log.child({ mod: 'kernel-bans' }),
+      wallNow: () => clock.wallNow(),
+    });
+    if (k.ok) {
+      kernelBans = k.value;
+      for (const b of defences.bans.list()) kernelBans.add(b.target, b.expiresAt);
+      log.info({ table: policy.security.bans.kernel.table }, 'bans offloaded to the kernel (nftables)');
+    } else {
+      log.error({ reason: k.error }, 'kernel ban offload unavailable: the gate alone enforces bans');
+    }
+  }
 
   const prober = new PbxProber({ clock, pool, txns: proxy.txns, listener: () => tm.listeners().find((l) => l.id === PBX_LISTENER_ID) });
   prober.start();
@@ -411,6 +436,7 @@ export async function startDaemon(opts: { configPath: string; logger?: Logger; i
       await adminHttps?.close();
       await metricsServer?.close();
       await tm.close();
+      await kernelBans?.close();
       await mediaControl.close();
       await defences.close();
       geo.close();

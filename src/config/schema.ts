@@ -315,6 +315,17 @@ export const policySchema = z.strictObject({
           maxBanTime: durationSchema.prefault('7d'),
           /** Never banned (still rate limited). */
           allow: z.array(cidr).default([]),
+          /** Kernel offload (Linux nftables, needs root or CAP_NET_ADMIN): banned sources are dropped before the socket. */
+          kernel: z
+            .strictObject({
+              enabled: z.boolean().default(false),
+              nft: z.string().min(1).default('/usr/sbin/nft'),
+              table: z
+                .string()
+                .regex(/^[A-Za-z][A-Za-z0-9_]{0,31}$/)
+                .default('palisade'),
+            })
+            .prefault({}),
         })
         .prefault({}),
       flood: z

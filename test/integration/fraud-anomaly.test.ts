@@ -117,7 +117,17 @@ function place(user: string, dialled: string, talkMs = 2 * MINUTE): number {
   const facts: RequestFacts = { user };
   const ctx: StageContext = {
     msg: m.value,
-    source: { transport: 'udp', address: '127.0.0.50', port: 5060, listenerId: 'pub' },
+    source: {
+      transport: 'udp',
+      address: '127.0.0.50',
+      port: 5060,
+      listenerId: 'pub',
+      localAddress: '127.0.0.1',
+      localPort: 5060,
+      connectionId: undefined,
+      tls: undefined,
+      receivedAt: wall,
+    },
     side: 'public',
     now: wall,
     facts,
