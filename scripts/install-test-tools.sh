@@ -7,11 +7,12 @@
 #   libsrtp2-dev SRTP differential oracle (a tiny C helper is built against it)
 #   baresip-core  a real SRTP softphone (SDES and DTLS-SRTP media interop)
 #   libmaxmind-db-writer-perl  builds the small test GeoIP .mmdb (scripts/build-test-mmdb.pl)
+#   nftables     kernel offload of bans (test in its own network namespace)
 #   gcc, openssl, iproute2
 set -euo pipefail
 need=()
 have_pkg() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'install ok installed'; }
-for p in sip-tester stunnel4 sipvicious redis-server libsrtp2-dev baresip-core libmaxmind-db-writer-perl gcc libc6-dev openssl iproute2 procps; do
+for p in sip-tester stunnel4 sipvicious redis-server libsrtp2-dev baresip-core libmaxmind-db-writer-perl nftables gcc libc6-dev openssl iproute2 procps; do
   have_pkg "$p" || need+=("$p")
 done
 if [ ${#need[@]} -eq 0 ]; then
