@@ -111,8 +111,9 @@ describe('baresip against SIPp as the plain-RTP echo PBX (no Palisade)', T, () =
     assert.ok(echo.rtpReceived >= 40 * CALL_S, `echo received ${echo.rtpReceived}`);
     assert.deepEqual(echo.payloadTypes, [0], 'PCMU');
     assert.equal(echo.maxSequenceGap, 1, 'no packet lost on loopback');
-    assert.equal(r.rtp.txPackets, echo.rtpReceived, 'every packet baresip sent reached the PBX');
-    assert.ok(r.rtp.rxPackets >= echo.rtpEchoed - 2 && r.rtp.rxPackets > 0, explain(r));
+    // Loopback loses nothing; the margin covers packets in flight when baresip hangs up on a loaded machine.
+    assert.ok(echo.rtpReceived >= r.rtp.txPackets - 2, `sent ${r.rtp.txPackets}, the PBX got ${echo.rtpReceived}`);
+    assert.ok(r.rtp.rxPackets >= echo.rtpEchoed - 10 && r.rtp.rxPackets >= 30 * CALL_S, explain(r));
     assert.equal(r.rtp.rxErrors, 0);
     assert.ok(r.events.some((e) => e.type === 'rtp-established'));
     assert.ok(
