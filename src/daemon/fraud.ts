@@ -58,6 +58,25 @@ export interface CallAuthorization {
   onCallEnded(e: CallEnd): void;
   onCallTerminated(call: Call, reason: string): void;
   reconfigure(p: Policy): void;
+  /** Callers blocked by an anomaly rule (block_user) right now; `until` is wall-clock ms. */
+  blocks(): Array<{ subject: string; until: number }>;
+  /** Lifts a block (`user:alice`, `trunk:sbc1`); false when the subject was not blocked. The caller audits. */
+  unblock(subject: string): boolean;
+  /** A snapshot for the admin API (`GET /v1/fraud`). */
+  summary(): CallAuthorizationSummary;
+}
+
+export interface CallAuthorizationSummary {
+  readonly enabled: boolean;
+  readonly stats: FraudStageStats;
+  readonly decisions: Record<string, number>;
+  readonly terminations: Record<string, number>;
+  readonly callsInProgress: number;
+  /** Blocks in force. */
+  readonly blocked: number;
+  /** Callers the anomaly detector keeps state for, and how many it forgot (LRU bound). */
+  readonly anomalySubjects: number;
+  readonly anomalyEvictions: number;
 }
 
 function isFinding(a: Alert | AnomalyFinding): a is AnomalyFinding {
@@ -178,6 +197,26 @@ export function createCallAuthorization(policy: Policy, deps: CallAuthorizationD
     reconfigure(p: Policy): void {
       compiled = compileFraudPolicy(p.fraud);
       rules = compileAnomalyRules(p.fraud);
+    },
+    blocks(): Array<{ subject: string; until: number }> {
+      return detector.blocks(deps.wallNow());
+    },
+    unblock(subject: string): boolean {
+      // An expired block is gone already (blockedUntil drops it): lifting it is a 404, not a success.
+      if (detector.blockedUntil(subject, deps.wallNow()) === undefined) return false;
+      return detector.unblock(subject);
+    },
+    summary(): CallAuthorizationSummary {
+      return {
+        enabled: compiled.enabled,
+        stats: { ...stats },
+        decisions: { ...decisions },
+        terminations: { ...terminations },
+        callsInProgress: stage.callsInProgress,
+        blocked: detector.blocks(deps.wallNow()).length,
+        anomalySubjects: detector.subjects,
+        anomalyEvictions: detector.evictions,
+      };
     },
   };
 }

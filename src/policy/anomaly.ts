@@ -109,6 +109,8 @@ export interface AnomalyDetector {
   blockedUntil(subject: string, now: number): number | undefined;
   /** Lifts a block (admin action). */
   unblock(subject: string): boolean;
+  /** Blocks still in force at `now` (expired ones are dropped), soonest to expire first. At most `maxSubjects`. */
+  blocks(now: number): Array<{ subject: string; until: number }>;
   readonly subjects: number;
   readonly evictions: number;
 }
@@ -272,6 +274,17 @@ export function createAnomalyDetector(rules: AnomalyRules | (() => AnomalyRules)
     },
     unblock(subject: string): boolean {
       return blocks.delete(subject);
+    },
+    blocks(now: number): Array<{ subject: string; until: number }> {
+      const out: Array<{ subject: string; until: number }> = [];
+      const expired: string[] = [];
+      for (const [subject, until] of blocks.entries()) {
+        if (until <= now) expired.push(subject);
+        else out.push({ subject, until });
+      }
+      for (const k of expired) blocks.delete(k);
+      out.sort((x, y) => x.until - y.until || (x.subject < y.subject ? -1 : 1));
+      return out;
     },
     get subjects(): number {
       return states.size;
