@@ -7,6 +7,7 @@ import { mkdirSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { startAdminHttps } from './admin/https.ts';
+import { createFraudRoutes } from './admin/routes-fraud.ts';
 import { createSecurityRoutes } from './admin/routes-security.ts';
 import { startAdminServer } from './admin/server.ts';
 import { formatIssue, loadPolicyFile, resolveSecret } from './config/load.ts';
@@ -401,7 +402,10 @@ export async function startDaemon(opts: { configPath: string; logger?: Logger; i
     return r.ok ? { ok: true } : { ok: false, issues: r.issues.map(formatIssue) };
   };
   const socketPath = isAbsolute(policy.admin.socket) ? policy.admin.socket : join(dataDir, policy.admin.socket);
-  const securityRoutes = createSecurityRoutes({ bans: defences.bans, allow: defences.allow, audit, now: () => clock.wallNow() });
+  const securityRoutes = [
+    ...createSecurityRoutes({ bans: defences.bans, allow: defences.allow, audit, now: () => clock.wallNow() }),
+    ...createFraudRoutes({ auth: callAuth, audit }),
+  ];
   const admin = await startAdminServer({
     socketPath,
     handlers: { status, reload: () => reload('api') },
