@@ -5,6 +5,7 @@
 import { Command, CommanderError } from 'commander';
 import { registerAllow } from './commands/allow.ts';
 import { registerBans } from './commands/bans.ts';
+import { registerFraud } from './commands/fraud.ts';
 import { registerPolicy } from './commands/policy.ts';
 import { registerReload } from './commands/reload.ts';
 import { registerStart } from './commands/start.ts';
@@ -29,6 +30,7 @@ export function createProgram(ctx: CliContext, setExit: (code: number) => void):
   registerUser(program, ctx, setExit);
   registerBans(program, ctx, setExit);
   registerAllow(program, ctx, setExit);
+  registerFraud(program, ctx, setExit);
   registerToken(program, ctx, setExit);
   return program;
 }
