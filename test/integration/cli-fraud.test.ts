@@ -1,0 +1,206 @@
+/**
+ * Operator control of call authorization end to end: a real daemon (in-process, real UDP, real digest), a
+ * sequential-dialling attack that makes an anomaly rule block the user, then the real CLI as a child process
+ * (`palisade fraud blocks|status|unblock`) lists the block, lifts it, and the user can call again; the unblock
+ * is in the audit log with the operator as actor.
+ */
+import assert from 'node:assert/strict';
+import { mkdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, test } from 'node:test';
+import { writeUsersFile } from '../../src/auth/credentials.ts';
+import { computeAllHa1 } from '../../src/auth/digest.ts';
+import { operatorActor } from '../../src/cli/commands/bans.ts';
+import { eventually, type InProcessDaemon, mediaRangeYaml, palisade, startInProcess, type TempDir, tempDir } from './helpers/daemon.ts';
+import { digestPhoneKit, header, INSIDE_IP, PBX_IP, type Peer, PUBLIC_IP } from './helpers/digest-phone.ts';
+
+const REALM = 'fraud-cli.test';
+const PASSWORD = 'pw-mallory-7';
+const HOUR = 3_600_000;
+const kit = digestPhoneKit(REALM, 3000);
+const { peer, request, answer } = kit;
+
+let dir: TempDir;
+let d: InProcessDaemon;
+let pbx: Peer;
+let phone: Peer;
+let socketPath: string;
+let auditPath: string;
+let pbxInvites = 0;
+
+before(async () => {
+  pbx = await peer(PBX_IP);
+  pbx.sock.on('message', (b, rinfo) => {
+    const m = b.toString('latin1');
+    if (m.startsWith('SIP/2.0') || m.startsWith('ACK')) return;
+    const method = m.split(' ', 1)[0] ?? '';
+    if (method === 'INVITE') pbxInvites++;
+    const lines = [
+      // The "PBX" answers every call busy: what matters is whether the INVITE got through.
+      method === 'INVITE' ? 'SIP/2.0 486 Busy Here' : 'SIP/2.0 200 OK',
+      ...m.split('\r\n').filter((l) => /^via\s*:/i.test(l)),
+      `From: ${header(m, 'From')[0]}`,
+      `To: ${header(m, 'To')[0]};tag=pbx1`,
+      `Call-ID: ${header(m, 'Call-ID')[0]}`,
+      `CSeq: ${header(m, 'CSeq')[0]}`,
+      'Content-Length: 0',
+      '',
+      '',
+    ];
+    pbx.sock.send(Buffer.from(lines.join('\r\n')), rinfo.port, rinfo.address);
+  });
+  dir = tempDir('cli-fraud');
+  const dataDir = join(dir.path, 'data');
+  mkdirSync(dataDir);
+  socketPath = join(dataDir, 'palisade.sock');
+  auditPath = join(dataDir, 'audit.log');
+  writeUsersFile(join(dataDir, 'users.yaml'), [
+    {
+      user: 'mallory',
+      realm: REALM,
+      ha1: computeAllHa1('mallory', REALM, PASSWORD),
+      groups: [],
+      aliases: [],
+      disabled: false,
+      allowMd5: false,
+    },
+  ]);
+  d = await startInProcess(
+    dir,
+    `
+node: { dataDir: ${dataDir} }
+listeners:
+  - { id: pub, transport: udp, address: ${PUBLIC_IP}, port: 0 }
+pbx:
+  listen: { transport: udp, address: ${INSIDE_IP}, port: 0 }
+  targets: [{ name: pbx1, host: ${PBX_IP}, port: ${pbx.port} }]
+auth: { realm: ${REALM} }
+security:
+  flood: { enabled: false }
+metrics: { enabled: false }
+logging: { level: silent }
+${mediaRangeYaml()}
+fraud:
+  defaultRegion: GB
+  defaults: { classes: [internal, national, mobile, international] }
+  limits:
+    user: { concurrent: 10, callsPerMinute: 100 }
+  anomaly:
+    sequential: { minNumbers: 3, varyingDigits: 3, window: 10m, action: { block_user: 1h } }
+`,
+  );
+  kit.publicPort = d.port('pub');
+  phone = await peer('127.0.0.41');
+});
+
+after(async () => {
+  await d?.stop();
+  pbx?.sock.close();
+  phone?.sock.close();
+  dir?.remove();
+});
+
+const status = (m: string): number => Number(m.split(' ')[1]);
+
+/** INVITE, answered with digest when challenged: the final answer to the authenticated INVITE, or the refusal. */
+async function call(dial: string): Promise<number> {
+  const first = request(phone, 'INVITE', { user: 'mallory', dial });
+  phone.send(first.text);
+  const reply = await phone.next((m) => m.startsWith('SIP/2.0') && m.includes(first.callId) && !m.startsWith('SIP/2.0 100'));
+  if (status(reply) !== 407) return status(reply);
+  const auth = answer(header(reply, 'Proxy-Authenticate')[0] ?? '', {
+    user: 'mallory',
+    password: PASSWORD,
+    method: 'INVITE',
+    uri: first.uri,
+    alg: 'SHA-256',
+  });
+  phone.send(request(phone, 'INVITE', { user: 'mallory', dial, auth, callId: first.callId }).text);
+  const final = await phone.next((m) => m.startsWith('SIP/2.0') && m.includes(first.callId) && status(m) >= 200 && status(m) !== 407);
+  return status(final);
+}
+
+function auditLines(): Record<string, unknown>[] {
+  let text = '';
+  try {
+    text = readFileSync(auditPath, 'utf8');
+  } catch {
+    return [];
+  }
+  return text
+    .split('\n')
+    .filter((l) => l !== '')
+    .map((l) => JSON.parse(l) as Record<string, unknown>);
+}
+
+test('a user blocked by a sequential-dialling rule is listed by the CLI, unblocked by it, and can call again', async () => {
+  // The attack: three numbers of one range; the third fires the rule, which blocks the user for an hour.
+  const results: number[] = [];
+  for (let i = 0; i < 3; i++) results.push(await call(`+4420794600${10 + i}`));
+  assert.deepEqual(results, [486, 486, 403]);
+  const reached = pbxInvites;
+  assert.equal(reached, 2);
+  assert.equal(await call('+33123456789'), 403, 'blocked: even an unrelated destination');
+  assert.equal(pbxInvites, reached, 'nothing reached the PBX while blocked');
+
+  const blockedAt = Date.now();
+  let r = await palisade(['fraud', 'blocks', '--socket', socketPath]);
+  assert.equal(r.code, 0, r.stderr);
+  const lines = r.stdout.trimEnd().split('\n');
+  assert.match(lines[0] ?? '', /^SUBJECT\s+BLOCKED UNTIL\s+EXPIRES IN$/);
+  assert.equal(lines.length, 2, r.stdout);
+  const cols = (lines[1] ?? '').split(/\s{2,}/);
+  assert.equal(cols[0], 'user:mallory');
+  assert.match(cols[2] ?? '', /^(59m \d\ds|1h 0m)$/);
+
+  r = await palisade(['fraud', 'blocks', '--json', '--socket', socketPath]);
+  assert.equal(r.code, 0, r.stderr);
+  const json = JSON.parse(r.stdout) as { blocks: { subject: string; until: string }[]; total: number };
+  assert.equal(json.total, 1);
+  assert.equal(json.blocks[0]?.subject, 'user:mallory');
+  const until = Date.parse(json.blocks[0]?.until ?? '');
+  assert.ok(Math.abs(until - (blockedAt + HOUR)) < 60_000, `until ${json.blocks[0]?.until}`);
+
+  // --config finds the socket from the policy file, as an operator would run it.
+  r = await palisade(['fraud', 'status', '--config', d.configPath]);
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, /^call authorization: +enabled$/m);
+  assert.match(r.stdout, /^blocked callers: +1$/m);
+  assert.match(r.stdout, /^decisions: .*blocked=1/m);
+
+  r = await palisade(['fraud', 'unblock', 'bad name', '--socket', socketPath]);
+  assert.equal(r.code, 2, 'a malformed subject is a usage error');
+
+  r = await palisade(['fraud', 'unblock', 'mallory', '--socket', socketPath]);
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal(r.stdout, 'unblocked user:mallory\n');
+
+  r = await palisade(['fraud', 'blocks', '--socket', socketPath]);
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal(r.stdout, 'no blocked callers\n');
+
+  // The user can call again: the INVITE reaches the PBX.
+  assert.equal(await call('+33123456789'), 486);
+  assert.equal(pbxInvites, reached + 1);
+
+  r = await palisade(['fraud', 'unblock', 'user:mallory', '--socket', socketPath]);
+  assert.equal(r.code, 1);
+  assert.match(r.stderr, /FRAUD_NOT_BLOCKED: user:mallory is not blocked \(HTTP 404\)/);
+
+  // Audit: the block by the rule, the lift by the operator (named as user@host), the refused second lift.
+  const actor = operatorActor();
+  assert.ok(await eventually(() => auditLines().filter((l) => l.action === 'fraud.unblock').length === 2, 5000), 'two fraud.unblock lines');
+  const audit = auditLines();
+  const anomaly = audit.find((l) => l.action === 'fraud.anomaly');
+  assert.equal(anomaly?.target, 'user:mallory');
+  assert.equal(anomaly?.reason, 'sequential');
+  const unblocks = audit.filter((l) => l.action === 'fraud.unblock');
+  assert.deepEqual(
+    unblocks.map((l) => [l.actor, l.target, l.outcome]),
+    [
+      [actor, 'user:mallory', 'ok'],
+      [actor, 'user:mallory', 'refused'],
+    ],
+  );
+  assert.equal(Date.parse(String((unblocks[0]?.details as { until?: unknown } | undefined)?.until)), until);
+});
