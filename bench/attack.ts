@@ -65,7 +65,7 @@ function policy(pbxPort: number) {
       targets: [{ name: 'pbx1', host: PBX, port: pbxPort, transport: 'udp' }],
       probe: { intervalMs: 1000, timeoutMs: 800, failuresToDown: 2 },
     },
-    media: { publicAddress: PUBLIC },
+    media: { publicAddress: PUBLIC, plainAllowedFrom: ['127.0.0.0/8'] }, // SIPp offers plain RTP
     auth: { mode: 'palisade', trusted: [{ name: 'legit-sipp', cidrs: [`${PUBLIC}/32`] }] },
     logging: { level: 'warn' },
   };

@@ -88,7 +88,8 @@ export function benchPolicy(transport: Transport, publicPort: number, pbxListenP
     // Zero-length calls at thousands per second: a short port quarantine and a wide range keep the relay from
     // running out of ports (ports needed ≈ 4 × calls/s × quarantine). No digest round (auth.mode pbx), and one
     // SIPp source is far above the default per-source flood buckets, so those are off.
-    media: { publicAddress: '127.0.0.1', portMin: 10000, portMax: 30000, portQuarantine: '500ms' },
+    // SIPp offers plain RTP: allowed from loopback (clients elsewhere must use SRTP).
+    media: { publicAddress: '127.0.0.1', portMin: 10000, portMax: 30000, portQuarantine: '500ms', plainAllowedFrom: ['127.0.0.0/8'] },
     auth: { mode: 'pbx' },
     security: { flood: { enabled: false } },
     logging: { level: 'warn' },

@@ -21,6 +21,7 @@ import { countOut } from './daemon/count-out.ts';
 import { createAlertChannel, createCallAuthorization, createGeoGate } from './daemon/fraud.ts';
 import { loadOrCreateSecret, proxySettings, resolveListener, resolveTargets, resolveTls, selfSignedIn } from './daemon/resolve.ts';
 import { createMediaControl } from './media/control.ts';
+import { createDtlsProvider } from './media/dtls-provider.ts';
 import { banAuditHooks, createAuditLog } from './observability/audit.ts';
 import { createLogger } from './observability/logger.ts';
 import { addCounterRecord, createMetrics, type Metrics, methodLabel, startMetricsServer } from './observability/metrics.ts';
@@ -31,7 +32,7 @@ import { createMediaAnchor } from './proxy/media-anchor.ts';
 import { PbxPool, type PbxTargetConfig } from './proxy/pbx-pool.ts';
 import { PbxProber } from './proxy/pbx-prober.ts';
 import { BRANCH_PREFIX, isAddressedToUs } from './proxy/topology.ts';
-import { sourceKey } from './security/cidr.ts';
+import { CidrSet, sourceKey } from './security/cidr.ts';
 import { createDefences } from './security/defences.ts';
 import { type KernelBans, openKernelBans } from './security/kernel-bans.ts';
 import { parseMessage } from './sip/parser.ts';
@@ -113,10 +114,16 @@ export async function startDaemon(opts: { configPath: string; logger?: Logger; i
     quarantineMs: mediaPolicy.portQuarantine,
     clock,
     logger: log.child({ mod: 'media' }),
+    maxPacketRate: mediaPolicy.maxPacketRate,
+    dtls: await createDtlsProvider(),
   });
+  let plainAllowed = new CidrSet(mediaPolicy.plainAllowedFrom);
   const media = createMediaAnchor(mediaControl, {
     publicAdvertise: mediaPolicy.advertise ?? mediaPolicy.publicAddress,
     pbxAdvertise: pbxMediaAddress,
+    plainAllowedFrom: { has: (a) => plainAllowed.has(a) },
+    inactivityTimeoutMs: mediaPolicy.inactivityTimeout,
+    clock,
   });
 
   let transport: TransportManager | undefined;
@@ -364,6 +371,7 @@ export async function startDaemon(opts: { configPath: string; logger?: Logger; i
     watch: true,
     onChange: (next) => {
       policy = next;
+      plainAllowed = new CidrSet(next.media.plainAllowedFrom);
       limits = next.limits.sip;
       defences.reconfigure(next);
       callAuth.reconfigure(next);
@@ -441,6 +449,7 @@ export async function startDaemon(opts: { configPath: string; logger?: Logger; i
       await metricsServer?.close();
       await tm.close();
       await kernelBans?.close();
+      media.close();
       await mediaControl.close();
       await defences.close();
       geo.close();

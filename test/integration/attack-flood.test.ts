@@ -77,7 +77,7 @@ function policy(pbxPort: number) {
       targets: [{ name: 'pbx1', host: PBX, port: pbxPort, transport: 'udp' }],
       probe: { intervalMs: 1000, timeoutMs: 800, failuresToDown: 2 },
     },
-    media: { publicAddress: PUBLIC },
+    media: { publicAddress: PUBLIC, plainAllowedFrom: ['127.0.0.0/8'] },
     auth: { mode: 'palisade', trusted: [{ name: 'legit-sipp', cidrs: [`${PUBLIC}/32`] }] },
     // The ban-latency probe below sends REGISTER every 10 ms: keep that bucket out of its way (INVITE keeps the default).
     security: { flood: { register: { ratePerSec: 1000, burst: 1000 } } },

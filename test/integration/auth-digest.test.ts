@@ -46,7 +46,7 @@ function policy(pbxPort: number) {
       targets: [{ name: 'pbx1', host: PBX, port: pbxPort, transport: 'udp' }],
       probe: { intervalMs: 1000, timeoutMs: 800, failuresToDown: 2 },
     },
-    media: { publicAddress: PUBLIC },
+    media: { publicAddress: PUBLIC, plainAllowedFrom: ['127.0.0.0/8'] },
     // A legacy phone range: MD5 leads its challenges, so SIPp (which reads only the first one) works unaided.
     auth: { mode: 'palisade', realm: 'palisade', md5FirstFor: [`${LEGACY}/32`] },
     logging: { level: 'warn' },

@@ -148,6 +148,7 @@ pbx:
   probe: { intervalMs: 400, timeoutMs: 350, failuresToDown: 2 }
 metrics: { enabled: false }
 shutdown: { drainMs: 1500 }
+media: { plainAllowedFrom: ['127.0.0.0/8'] }
 auth: { mode: pbx }
 logging: { level: silent }
 `;

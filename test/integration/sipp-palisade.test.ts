@@ -47,7 +47,7 @@ function policy(pbxPort: number, probe = { intervalMs: 1000, timeoutMs: 800, fai
       targets: [{ name: 'pbx1', host: PBX, port: pbxPort, transport: 'udp' }],
       probe,
     },
-    media: { publicAddress: PUBLIC },
+    media: { publicAddress: PUBLIC, plainAllowedFrom: ['127.0.0.0/8'] },
     // These runs are about signalling and topology hiding: one SIPp source places 200 calls/s, which the
     // default per-source flood buckets rightly refuse. Digest and flood defences have their own tests.
     auth: { mode: 'pbx' },

@@ -135,5 +135,5 @@ export async function eventually(check: () => boolean | Promise<boolean>, ms: nu
  */
 export function mediaRangeYaml(): string {
   const base = 10000 + 2 * Math.floor(Math.random() * 4500);
-  return `media: { portMin: ${base}, portMax: ${base + 399} }`;
+  return `media: { portMin: ${base}, portMax: ${base + 399}, plainAllowedFrom: ['127.0.0.0/8', '::1/128'] }`;
 }
