@@ -5,6 +5,9 @@
  * as such. If this file fails, the interop tests through Palisade cannot be trusted either.
  */
 import assert from 'node:assert/strict';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import {
   type BaresipHandle,
@@ -120,14 +123,20 @@ describe('baresip against SIPp as the plain-RTP echo PBX (no Palisade)', T, () =
       r.events.some((e) => e.type === 'terminated'),
       'baresip hung up at -t',
     );
-    await pbx.stop();
-    const msgs = await pbx.uas.messages();
+    // SIPp logs each message as it handles it: the BYE shows up within moments of baresip's exit.
+    let msgs = await pbx.uas.messages();
+    for (let i = 0; i < 20 && selectMessages(msgs, 'received', /^BYE /).length === 0; i++) {
+      await new Promise((res) => setTimeout(res, 100));
+      msgs = await pbx.uas.messages();
+    }
     assert.equal(selectMessages(msgs, 'received', /^INVITE /).length, 1);
     assert.equal(selectMessages(msgs, 'received', /^BYE /).length, 1);
   });
 
   test('REGISTER: baresip reports the 200 from the registrar', T, async () => {
-    const registrar = await startSippUas({ scenario: 'uas-register.xml', transport: 'u1' });
+    const workDir = await mkdtemp(join(tmpdir(), 'palisade-baresip-registrar-'));
+    cleanups.push(() => rm(workDir, { recursive: true, force: true }));
+    const registrar = await startSippUas({ scenario: 'uas-register.xml', transport: 'u1', workDir });
     cleanups.push(() => registrar.stop());
     const phone = await startBaresip({
       sipTransport: 'udp',
@@ -148,7 +157,9 @@ describe('baresip against SIPp as the plain-RTP echo PBX (no Palisade)', T, () =
   test('TLS (self-signed server certificate), SDES srtp-mand: SRTP both ways', T, async () => {
     const pbx = await startEchoPbx({ transport: 't1', media: 'sdes-mirror' });
     cleanups.push(() => pbx.stop());
-    const tls: StunnelHandle = await startStunnel({ mode: 'server', connect: pbx.address });
+    const tlsDir = await mkdtemp(join(tmpdir(), 'palisade-baresip-stunnel-'));
+    cleanups.push(() => rm(tlsDir, { recursive: true, force: true }));
+    const tls: StunnelHandle = await startStunnel({ mode: 'server', connect: pbx.address, workDir: tlsDir });
     cleanups.push(() => tls.stop());
     const r = await runBaresip({ sipTransport: 'tls', mediaenc: 'srtp-mand', proxy: tls.acceptAddress, dial: '100', quitAfterS: CALL_S });
     assert.ok(r.established, explain(r));

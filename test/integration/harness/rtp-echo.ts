@@ -14,7 +14,7 @@
  * Everything binds loopback; SIPp's own statistics and message log are available through `uas`.
  */
 import { createSocket, type RemoteInfo, type Socket } from 'node:dgram';
-import { mkdtemp, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { delay } from './proc.ts';
@@ -236,6 +236,7 @@ export interface EchoPbxOptions {
   host?: string;
   /** Wall-clock bound of the SIPp UAS (ms). Default 60000. */
   wallTimeoutMs?: number;
+  /** Directory for the scenario and SIPp's logs; default a fresh temp directory, removed by stop(). */
   workDir?: string;
 }
 
@@ -254,6 +255,7 @@ export interface EchoPbx {
 export async function startEchoPbx(opts: EchoPbxOptions = {}): Promise<EchoPbx> {
   const host = opts.host ?? '127.0.0.1';
   const media = opts.media ?? 'plain';
+  const ownDir = opts.workDir === undefined;
   const workDir = opts.workDir ?? (await mkdtemp(join(tmpdir(), 'palisade-echo-pbx-')));
   const scenario = join(workDir, `uas-echo-${media}.xml`);
   await writeFile(scenario, echoPbxScenario(media));
@@ -270,6 +272,7 @@ export async function startEchoPbx(opts: EchoPbxOptions = {}): Promise<EchoPbx> 
     });
   } catch (e) {
     await echo.close();
+    if (ownDir) await rm(workDir, { recursive: true, force: true });
     throw e;
   }
   let stopping: Promise<void> | null = null;
@@ -284,6 +287,7 @@ export async function startEchoPbx(opts: EchoPbxOptions = {}): Promise<EchoPbx> 
       stopping ??= (async () => {
         await uas.stop();
         await echo.close();
+        if (ownDir) await rm(workDir, { recursive: true, force: true });
       })();
       return stopping;
     },
