@@ -95,7 +95,9 @@ class Child {
   readonly proc: ChildProcess;
 
   constructor(role: string) {
-    this.proc = fork(fileURLToPath(import.meta.url), [role], { execArgv: ['--import', 'tsx'], stdio: 'inherit' });
+    // BENCH_PROFILE_DIR: a V8 CPU profile of the relay process (inspect hot spots with DevTools or speedscope).
+    const prof = role === 'relay' && process.env.BENCH_PROFILE_DIR ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROFILE_DIR}`] : [];
+    this.proc = fork(fileURLToPath(import.meta.url), [role], { execArgv: ['--import', 'tsx', ...prof], stdio: 'inherit' });
     this.proc.on('message', (r: Reply) => {
       this.waiting.get(r.id)?.(r);
       this.waiting.delete(r.id);
@@ -110,14 +112,78 @@ class Child {
     });
   }
 
+  /** SIGTERM (the child exits at once, writing its CPU profile when asked for one), SIGKILL if it lingers. */
   kill(): void {
-    if (this.proc.exitCode === null) this.proc.kill('SIGKILL');
+    if (this.proc.exitCode !== null) return;
+    this.proc.kill('SIGTERM');
+    setTimeout(() => {
+      if (this.proc.exitCode === null) this.proc.kill('SIGKILL');
+    }, 2000).unref();
   }
 }
 
 // ------------------------------------------------------------------------------------------- relay process
 
+/**
+ * BENCH_BARE=1: the floor on this machine — the least a Node relay can do per packet (two connected sockets per
+ * stream, 'message' → send(msg), no checks, no counters). Plain mode only; compare its CPU µs/pkt with the real one.
+ */
+function bareRelayMain(): void {
+  let socks: Socket[] = [];
+  let relayed = 0;
+  let next = PORT_MIN;
+  const bind = (): Promise<Socket> =>
+    new Promise((resolve) => {
+      const s = createSocket('udp4');
+      s.on('error', () => {});
+      s.bind(next, '127.0.0.1', () => resolve(s));
+      next += 2;
+    });
+  serve({
+    async alloc(args) {
+      const { n } = args as { n: number };
+      const legs: LegPorts[] = [];
+      for (let i = 0; i < n; i++) {
+        const a = await bind();
+        const b = await bind();
+        a.on('message', (m) => {
+          b.send(m);
+          relayed++;
+        });
+        b.on('message', (m) => {
+          a.send(m);
+          relayed++;
+        });
+        socks.push(a, b);
+        legs.push({ pub: a.address().port, pbx: b.address().port });
+      }
+      return legs;
+    },
+    async update(args) {
+      const eps = args as Endpoints[];
+      await Promise.all(
+        eps.flatMap((e, i) => [
+          new Promise<void>((r) => socks[2 * i]?.connect(e.phone, '127.0.0.1', () => r())),
+          new Promise<void>((r) => socks[2 * i + 1]?.connect(e.pbx, '127.0.0.1', () => r())),
+        ]),
+      );
+      return true;
+    },
+    async snapshot() {
+      const cpu = process.cpuUsage();
+      return { cpuUs: cpu.user + cpu.system, relayed, dropped: 0 } satisfies RelaySnapshot;
+    },
+    async releaseAll() {
+      await Promise.all(socks.map((s) => new Promise<void>((r) => s.close(() => r()))));
+      socks = [];
+      next = PORT_MIN;
+      return true;
+    },
+  });
+}
+
 function relayMain(): void {
+  if (process.env.BENCH_BARE === '1') return bareRelayMain();
   const control = createMediaControl({
     publicAddress: '127.0.0.1',
     pbxAddress: '127.0.0.1',
@@ -462,6 +528,7 @@ async function orchestrate(): Promise<void> {
 }
 
 const role = process.argv[2];
+if (role === 'relay' || role === 'load') process.on('SIGTERM', () => process.exit(0));
 if (role === 'relay') relayMain();
 else if (role === 'load') loadMain();
 else
