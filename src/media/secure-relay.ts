@@ -17,6 +17,12 @@
  * address:port the PBX signalled (PlainRelay). RTP with a payload type not negotiated is dropped; each
  * direction is capped at media.maxPacketRate.
  *
+ * DTLS-SRTP without rtcp-mux (RFC 5764 §4.1): the RTCP port is a component of its own. The client runs a second
+ * handshake from its RTCP port to ours (same roles, same certificates, same a=fingerprint); its exported keys,
+ * and only those, protect SRTCP on the RTCP port. Its DTLS peer is chosen by the RTP component's rule (without
+ * ICE the first source; with ICE only the ICE-latched host, as component 2 has no checks of its own here), and
+ * the RTCP peer latches on SRTCP those keys authenticate. Nothing on the RTCP port ever moves the RTP latch.
+ *
  * Hot path: unprotect works in place in the received buffer; protect writes into a ring of preallocated
  * buffers (an unconnected send completes on the next tick, so a single scratch buffer could be overwritten
  * before the kernel copied it). No closures, no logging per packet; counters are plain numbers.
@@ -53,6 +59,17 @@ export class SecureRelay extends PlainRelay {
     if (s.dtlsPeerPort === 0) return;
     try {
       this.pub.rtp.sock.send(datagram, s.dtlsPeerPort, s.dtlsPeerAddress);
+    } catch {
+      this.pub.counters.dropSendError++;
+    }
+  };
+
+  /** The RTCP component's records leave from the public RTCP socket. */
+  private readonly rtcpDtlsSend = (datagram: Buffer): void => {
+    const s = this.sec;
+    if (s.rtcpDtlsPeerPort === 0) return;
+    try {
+      this.pub.rtcp.sock.send(datagram, s.rtcpDtlsPeerPort, s.rtcpDtlsPeerAddress);
     } catch {
       this.pub.counters.dropSendError++;
     }
@@ -159,9 +176,11 @@ export class SecureRelay extends PlainRelay {
         s.rx = null;
         s.dtlsRole = p.dtls.role;
         s.dtlsFingerprint = fp;
+        s.dtlsRemoteFingerprint = { algorithm: p.dtls.remoteFingerprint.algorithm, value: p.dtls.remoteFingerprint.value };
         this.openDtls(p.dtls.role, p.dtls.remoteFingerprint);
       }
     }
+    this.syncRtcpDtls();
     return ok(undefined);
   }
 
@@ -214,8 +233,94 @@ export class SecureRelay extends PlainRelay {
     }
   }
 
+  /**
+   * The RTCP component's handshake exists while the leg runs DTLS and the client signalled a port pair (no
+   * rtcp-mux); it goes away when the client moves to rtcp-mux. Called whenever either may have changed.
+   */
+  private syncRtcpDtls(): void {
+    const s = this.sec;
+    if (s.dtls !== null && s.dtlsRole !== undefined && s.dtlsRemoteFingerprint && this.pub.hasRemote && !this.pub.mux) {
+      if (s.rtcpDtls === null) this.openRtcpDtls(s.dtlsRole, s.dtlsRemoteFingerprint);
+      this.maybeStartRtcpDtls();
+    } else if (s.rtcpDtls !== null && this.pub.hasRemote && this.pub.mux) {
+      this.closeRtcpDtls();
+    }
+  }
+
+  private openRtcpDtls(role: 'client' | 'server', remoteFingerprint: { algorithm: string; value: string }): void {
+    const provider = this.dtlsProvider;
+    if (!provider) return;
+    const s = this.sec;
+    const ep = provider.createEndpoint({ role, remoteFingerprint, send: this.rtcpDtlsSend });
+    s.rtcpDtls = ep;
+    s.rtcpDtlsStarted = false;
+    ep.onConnected((r) => {
+      if (s.rtcpDtls !== ep) return;
+      try {
+        s.rtcpRx = createSrtpContext({ profile: r.profile, ...r.keys.remote });
+        s.rtcpTx = createSrtpContext({ profile: r.profile, ...r.keys.local });
+        s.counters.dtlsConnected++;
+        s.counters.rtcpDtlsConnected++;
+      } catch {
+        s.counters.dtlsFailed++;
+        s.counters.rtcpDtlsFailed++;
+      }
+    });
+    ep.onFailed(() => {
+      if (s.rtcpDtls !== ep) return;
+      s.counters.dtlsFailed++;
+      s.counters.rtcpDtlsFailed++;
+    });
+  }
+
+  /**
+   * As maybeStartDtls, for the RTCP component: a client sends its first flight to the signalled RTCP port (with
+   * ICE, on the ICE-latched host); a server arms its time bound now and answers the first source.
+   */
+  private maybeStartRtcpDtls(): void {
+    const s = this.sec;
+    const ep = s.rtcpDtls;
+    if (ep === null || s.rtcpDtlsStarted) return;
+    if (s.dtlsRole === 'client') {
+      if (!this.pub.hasRemote || this.pub.mux) return;
+      if (s.ice !== null) {
+        if (!s.latched) return;
+        s.rtcpDtlsPeerAddress = s.latchAddress;
+      } else {
+        s.rtcpDtlsPeerAddress = this.pub.remoteAddress;
+      }
+      s.rtcpDtlsPeerPort = this.pub.remoteRtcpPort;
+    }
+    s.rtcpDtlsStarted = true;
+    try {
+      ep.start();
+    } catch {
+      s.counters.dtlsFailed++;
+      s.counters.rtcpDtlsFailed++;
+    }
+  }
+
+  private closeRtcpDtls(): void {
+    const s = this.sec;
+    if (s.rtcpDtls) {
+      try {
+        s.rtcpDtls.close();
+      } catch {
+        // closing a failed endpoint: nothing more to release
+      }
+    }
+    s.rtcpDtls = null;
+    s.rtcpDtlsStarted = false;
+    s.rtcpDtlsPeerAddress = '';
+    s.rtcpDtlsPeerPort = 0;
+    s.rtcpRx = null;
+    s.rtcpTx = null;
+  }
+
   private closeDtls(): void {
     const s = this.sec;
+    this.closeRtcpDtls();
+    s.dtlsRemoteFingerprint = undefined;
     if (s.dtls) {
       try {
         s.dtls.close();
@@ -266,6 +371,7 @@ export class SecureRelay extends PlainRelay {
     this.noteSignalled(remote);
     this.applyRemote(this.pub, remote, false);
     this.maybeStartDtls();
+    this.syncRtcpDtls();
   }
 
   private noteSignalled(remote: MediaEndpoint | null): void {
@@ -319,7 +425,8 @@ export class SecureRelay extends PlainRelay {
       return;
     }
     if (kind === DEMUX_DTLS) {
-      this.onDtls(onRtcpSocket, msg, rinfo);
+      if (onRtcpSocket) this.onRtcpDtls(msg, rinfo);
+      else this.onDtls(msg, rinfo);
       return;
     }
     if (kind !== DEMUX_RTP && kind !== DEMUX_RTCP) {
@@ -331,7 +438,8 @@ export class SecureRelay extends PlainRelay {
       c.dropMalformed++;
       return;
     }
-    const rx = s.rx;
+    // DTLS-SRTP: the RTCP port has keys of its own (RFC 5764 §4.1); none yet means drop, never the RTP keys.
+    const rx = onRtcpSocket && s.dtls !== null ? s.rtcpRx : s.rx;
     if (rx === null) {
       c.dropNoRemote++;
       return;
@@ -427,14 +535,15 @@ export class SecureRelay extends PlainRelay {
       s.latchPort = rinfo.port;
       s.counters.latches++;
       this.maybeStartDtls();
+      this.maybeStartRtcpDtls();
     }
   }
 
-  private onDtls(onRtcpSocket: boolean, msg: Buffer, rinfo: RemoteInfo): void {
+  private onDtls(msg: Buffer, rinfo: RemoteInfo): void {
     const s = this.sec;
     const c = this.pub.counters;
     const ep = s.dtls;
-    if (ep === null || onRtcpSocket) {
+    if (ep === null) {
       c.dropMalformed++;
       return;
     }
@@ -461,6 +570,42 @@ export class SecureRelay extends PlainRelay {
       ep.handle(msg);
     } catch {
       s.counters.dtlsFailed++;
+    }
+  }
+
+  /**
+   * A DTLS record on the public RTCP socket: the RTCP component's handshake (no rtcp-mux). Its peer is chosen as
+   * the RTP component's is, and kept apart from it: this never touches the RTP latch or the RTP DTLS peer.
+   */
+  private onRtcpDtls(msg: Buffer, rinfo: RemoteInfo): void {
+    const s = this.sec;
+    const c = this.pub.counters;
+    const ep = s.rtcpDtls;
+    if (ep === null) {
+      c.dropMalformed++;
+      return;
+    }
+    if (s.ice !== null && (!s.latched || rinfo.address !== s.latchAddress)) {
+      c.dropUnexpectedSource++;
+      return;
+    }
+    if (s.rtcpDtlsPeerPort === 0) {
+      s.rtcpDtlsPeerAddress = rinfo.address;
+      s.rtcpDtlsPeerPort = rinfo.port;
+    } else if (rinfo.port !== s.rtcpDtlsPeerPort || rinfo.address !== s.rtcpDtlsPeerAddress) {
+      c.dropUnexpectedSource++;
+      return;
+    }
+    if (!this.pub.limiter.take()) {
+      c.dropRateLimited++;
+      return;
+    }
+    if (!s.rtcpDtlsStarted) this.maybeStartRtcpDtls();
+    try {
+      ep.handle(msg);
+    } catch {
+      s.counters.dtlsFailed++;
+      s.counters.rtcpDtlsFailed++;
     }
   }
 
@@ -498,22 +643,22 @@ export class SecureRelay extends PlainRelay {
       c.dropRateLimited++;
       return;
     }
-    const tx = s.tx;
-    if (tx === null || !s.latched) {
-      c.dropNoRemote++;
-      return;
-    }
+    let tx = s.tx;
+    let latched = s.latched;
     let sock: Socket = this.pub.rtp.sock;
     let port = s.latchPort;
     let address = s.latchAddress;
     if (isRtcp && !this.pub.mux) {
-      if (!s.rtcpLatched) {
-        c.dropNoRemote++;
-        return;
-      }
+      // To the client's RTCP port; under DTLS-SRTP with the RTCP component's keys only (RFC 5764 §4.1).
+      if (s.dtls !== null) tx = s.rtcpTx;
+      latched = s.rtcpLatched;
       sock = this.pub.rtcp.sock;
       port = s.rtcpPort;
       address = s.rtcpAddress;
+    }
+    if (tx === null || !latched) {
+      c.dropNoRemote++;
+      return;
     }
     const out = nextTxBuffer();
     const n = isRtcp ? tx.protectRtcp(msg, out) : tx.protect(msg, out);

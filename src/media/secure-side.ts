@@ -67,6 +67,18 @@ export class SecureSide {
   dtlsStarted = false;
   dtlsPeerAddress = '';
   dtlsPeerPort = 0;
+  /** The peer's a=fingerprint as given (the RTCP component's handshake checks the same one). */
+  dtlsRemoteFingerprint: { algorithm: string; value: string } | undefined;
+  /**
+   * DTLS-SRTP without rtcp-mux: the RTCP port is a component of its own with its own handshake and its own SRTCP
+   * keys (RFC 5764 §4.1). While `dtls` is set, the RTCP socket uses only these keys, never the RTP component's.
+   */
+  rtcpDtls: DtlsEndpointLike | null = null;
+  rtcpDtlsStarted = false;
+  rtcpDtlsPeerAddress = '';
+  rtcpDtlsPeerPort = 0;
+  rtcpRx: SrtpContext | null = null;
+  rtcpTx: SrtpContext | null = null;
   /** Packets from addresses other than the latched one are tried (authenticated) at this rate at most. */
   readonly foreignLimiter = new PacketRateLimiter(0);
   readonly counters = new SecureCounters();

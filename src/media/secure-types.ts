@@ -44,18 +44,26 @@ export interface PublicSecurity {
 
 export type SecurityErrorCode = 'MEDIA_BAD_SECURITY';
 
-/** Counters of the secure public side (plain numbers, read by stats()). */
+/**
+ * Counters of the secure public side (plain numbers, read by stats()). dtlsConnected / dtlsFailed count every
+ * handshake of the leg: the RTP component's, and without rtcp-mux also the RTCP component's (RFC 5764 §4.1), which
+ * is counted again on its own in rtcpDtlsConnected / rtcpDtlsFailed.
+ */
 export class SecureCounters {
   latches = 0;
   iceAnswered = 0;
   iceRejected = 0;
   dtlsConnected = 0;
   dtlsFailed = 0;
+  rtcpDtlsConnected = 0;
+  rtcpDtlsFailed = 0;
   reset(): void {
     this.latches = 0;
     this.iceAnswered = 0;
     this.iceRejected = 0;
     this.dtlsConnected = 0;
     this.dtlsFailed = 0;
+    this.rtcpDtlsConnected = 0;
+    this.rtcpDtlsFailed = 0;
   }
 }

@@ -5,11 +5,13 @@
  * with ICE, runs the DTLS handshake as client (its own certificate), and protects RTP with werift-rtp using the
  * exported keys; the plain-RTP fake PBX gets RTP and its answers come back as SRTP. DTLS records from an address
  * that did not pass ICE are dropped. When the PBX calls a WSS client, Palisade offers DTLS (actpass + ICE).
+ * A client without rtcp-mux (baresip's default) runs a second handshake on its RTCP port (RFC 5764 §4.1): SRTCP
+ * on that port is keyed by that handshake only, both ways.
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
-import { RtpPacket, SrtpSession } from 'werift-rtp';
+import { RtpPacket, SrtcpSession, SrtpSession } from 'werift-rtp';
 import { systemClock } from '../../src/core/clock.ts';
 import { silentLogger } from '../../src/core/log.ts';
 import type { SipTransport } from '../../src/core/net.ts';
@@ -20,7 +22,7 @@ import { encodeStunMessage, StunIntegrityKey } from '../../src/media/stun.ts';
 import type { Call } from '../../src/proxy/calls.ts';
 import { createMediaAnchor, type MediaAnchor } from '../../src/proxy/media-anchor.ts';
 import { attributeValues, findAttribute, parseSdp, type Sdp, setupOf } from '../../src/sdp/index.ts';
-import { bindPeer, type Peer, rtpPacket, sleep, testPortRange, until } from '../unit/media/helpers.ts';
+import { bindPeer, type Peer, rtcpPacket, rtpPacket, sleep, testPortRange, until } from '../unit/media/helpers.ts';
 
 const CT = 'application/sdp';
 let seq = 0;
@@ -68,6 +70,60 @@ function rewriteOk(anchor: MediaAnchor, call: Call, from: 'public' | 'pbx', body
 }
 
 const PROFILE_ID = { AES_CM_128_HMAC_SHA1_80: 1, AEAD_AES_128_GCM: 7 } as const;
+
+/** The client's end of one DTLS-SRTP component: a real DTLS client endpoint on the client's socket for it. */
+async function clientHandshake(
+  sock: Peer,
+  cert: Awaited<ReturnType<typeof createDtlsCertificate>>,
+  fingerprint: string,
+  port: number,
+): Promise<{ keys: DtlsConnected; close: () => void }> {
+  const ep = createDtlsEndpoint({
+    role: 'client',
+    certificate: cert,
+    remoteFingerprint: { algorithm: 'sha-256', value: fingerprint },
+    send: (d) => sock.sock.send(d, port, '127.0.0.1'),
+  });
+  const connected = new Promise<DtlsConnected>((resolve, reject) => {
+    ep.onConnected(resolve);
+    ep.onFailed((r) => reject(new Error(`client DTLS failed: ${r}`)));
+  });
+  sock.sock.on('message', (m: Buffer) => {
+    if (m[0] !== undefined && m[0] >= 20 && m[0] <= 63) ep.handle(m);
+  });
+  ep.start();
+  return { keys: await connected, close: () => ep.close() };
+}
+
+function srtcpSession(k: DtlsConnected): SrtcpSession {
+  return new SrtcpSession({
+    keys: {
+      localMasterKey: k.keys.local.masterKey,
+      localMasterSalt: k.keys.local.masterSalt,
+      remoteMasterKey: k.keys.remote.masterKey,
+      remoteMasterSalt: k.keys.remote.masterSalt,
+    },
+    profile: PROFILE_ID[k.profile as keyof typeof PROFILE_ID],
+  });
+}
+
+function srtpSession(k: DtlsConnected): SrtpSession {
+  return new SrtpSession({
+    keys: {
+      localMasterKey: k.keys.local.masterKey,
+      localMasterSalt: k.keys.local.masterSalt,
+      remoteMasterKey: k.keys.remote.masterKey,
+      remoteMasterSalt: k.keys.remote.masterSalt,
+    },
+    profile: PROFILE_ID[k.profile as keyof typeof PROFILE_ID],
+  });
+}
+
+/** The port of an a=rtcp attribute (RFC 3605), else RTP + 1. */
+function rtcpPortOf(m: Sdp['media'][number]): number {
+  const v = findAttribute(m.attributes, 'rtcp')?.value;
+  return v === undefined ? m.port + 1 : Number(v.split(' ')[0]);
+}
 
 describe('DTLS-SRTP and ICE-lite toward a WSS client', { timeout: 40_000 }, () => {
   let control: MediaControl;
@@ -224,6 +280,89 @@ describe('DTLS-SRTP and ICE-lite toward a WSS client', { timeout: 40_000 }, () =
     await until(() => pbx.received.length === 11, 3000, 'media after hold/resume under the same keys');
     assert.equal(control.stats(h).security.dtlsConnected, 1, 'no second handshake');
     ep.close();
+    anchor.release(call);
+  });
+
+  it('without rtcp-mux, handshakes on the RTCP port too and keys SRTCP with that handshake only (RFC 5764 §4.1)', async () => {
+    const clientRtp = await bindPeer('127.0.0.1');
+    const clientRtcp = await bindPeer('127.0.0.1');
+    const pbx = await bindPeer('127.0.0.1');
+    const pbxRtcp = await bindPeer('127.0.0.1');
+    peers.push(clientRtp, clientRtcp, pbx, pbxRtcp);
+    const clientCert = await createDtlsCertificate();
+    const call = fakeCall('udp');
+    // baresip's default offer: DTLS-SRTP on an RTP/RTCP port pair, no ICE.
+    const offer = Buffer.from(
+      `v=0\r\no=- 7 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio ${clientRtp.port} UDP/TLS/RTP/SAVP 0\r\n` +
+        `a=rtpmap:0 PCMU/8000\r\na=rtcp:${clientRtcp.port}\r\na=fingerprint:sha-256 ${clientCert.fingerprint}\r\na=setup:actpass\r\n`,
+    );
+    assert.equal(await anchor.prepare(call, offer, CT), true);
+    const pm = rewriteOk(anchor, call, 'public', offer).media[0];
+    assert.ok(pm);
+    const toClient = rewriteOk(
+      anchor,
+      call,
+      'pbx',
+      Buffer.from(
+        `v=0\r\no=- 9 9 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio ${pbx.port} RTP/AVP 0\r\n` +
+          `a=rtpmap:0 PCMU/8000\r\na=rtcp:${pbxRtcp.port}\r\n`,
+      ),
+    );
+    const cm = toClient.media[0];
+    assert.ok(cm);
+    assert.equal(setupOf(toClient, cm), 'passive');
+    assert.equal(findAttribute(cm.attributes, 'rtcp-mux'), undefined, 'a port pair toward the client');
+    const fp = (findAttribute(cm.attributes, 'fingerprint')?.value ?? '').slice('sha-256 '.length);
+    const port = cm.port;
+    const rtcpPort = rtcpPortOf(cm);
+    const pbxSideRtcpPort = rtcpPortOf(pm);
+    const h = (call.media as { handle: Parameters<MediaControl['latchedPeer']>[0] }).handle;
+
+    // Two handshakes, as a no-mux client runs them: RTP port → our RTP port, RTCP port → our RTCP port.
+    const [rtp, rtcp] = await Promise.all([
+      clientHandshake(clientRtp, clientCert, fp, port),
+      clientHandshake(clientRtcp, clientCert, fp, rtcpPort),
+    ]);
+    await until(() => control.stats(h).security.dtlsConnected === 2, 3000, 'both relay-side handshakes complete');
+    assert.notDeepEqual(Buffer.from(rtcp.keys.keys.local.masterKey), Buffer.from(rtp.keys.keys.local.masterKey), 'two sessions');
+    assert.equal(control.stats(h).security.dtlsFailed, 0);
+    call.state = 'confirmed';
+
+    // RTP still flows on the RTP component's keys (and latches the RTP peer).
+    const srtp = srtpSession(rtp.keys);
+    const p1 = RtpPacket.deSerialize(rtpPacket(1));
+    await clientRtp.send(Buffer.from(srtp.encrypt(p1.payload, p1.header)), port);
+    await until(() => pbx.received.length === 1, 3000, 'PBX receives decrypted RTP');
+    assert.deepEqual(control.latchedPeer(h, 0), { address: '127.0.0.1', port: clientRtp.port });
+
+    // SRTCP under the RTP component's keys on the RTCP port fails authentication: those keys are not the RTCP port's.
+    const wrongKeys = srtcpSession(rtp.keys);
+    const authBefore = control.stats(h).fromPublic.dropped.auth_failed;
+    const rr = rtcpPacket();
+    await clientRtcp.send(Buffer.from(wrongKeys.encrypt(Buffer.from(rr))), rtcpPort);
+    await until(() => control.stats(h).fromPublic.dropped.auth_failed === authBefore + 1, 2000, 'RTP-keyed SRTCP dropped');
+    assert.equal(pbxRtcp.received.length, 0);
+
+    // SRTCP under the RTCP component's keys arrives as plain RTCP at the PBX's RTCP port.
+    const srtcp = srtcpSession(rtcp.keys);
+    await clientRtcp.send(Buffer.from(srtcp.encrypt(Buffer.from(rr))), rtcpPort);
+    await until(() => pbxRtcp.received.length === 1, 2000, 'PBX receives plain RTCP');
+    assert.deepEqual(pbxRtcp.received[0]?.data, rr);
+    assert.deepEqual(control.latchedPeer(h, 0), { address: '127.0.0.1', port: clientRtp.port }, 'the RTP latch did not move');
+
+    // The PBX's RTCP reaches the client's RTCP port as SRTCP under the RTCP component's keys, not the RTP one's.
+    const sr = Buffer.from(rtcpPacket());
+    sr.writeUInt32BE(0x0badcafe, 4);
+    await pbxRtcp.send(sr, pbxSideRtcpPort);
+    const isRtcp = (b: Buffer): boolean => (b[0] as number) >= 128 && (b[1] as number) >= 192 && (b[1] as number) <= 223;
+    await until(() => clientRtcp.received.some((r) => isRtcp(r.data)), 2000, 'client receives SRTCP');
+    const got = clientRtcp.received.find((r) => isRtcp(r.data))?.data as Buffer;
+    assert.ok(got.length > sr.length, 'protected (index and tag added)');
+    assert.throws(() => srtcpSession(rtp.keys).decrypt(Buffer.from(got)), 'the RTP component’s keys do not authenticate it');
+    assert.deepEqual(Buffer.from(srtcp.decrypt(Buffer.from(got))), sr);
+    assert.equal(control.stats(h).security.dtlsConnected, 2);
+    rtp.close();
+    rtcp.close();
     anchor.release(call);
   });
 
