@@ -225,10 +225,14 @@ export class B2bua implements ClientTransactionUser {
   private fromPublicOutOfDialog(req: SipMessage, st: ServerTransaction, method: string, facts: RequestFacts): void {
     if (method === 'OPTIONS' && this.isForUs(req)) return this.answerOptions(st);
     // Refused below before a call record exists: whoever counted this INVITE as a call in progress must hear it ended.
+    // Not when a live call already has this Call-ID: call authorization keeps one entry per Call-ID (it did not count
+    // this INVITE again), and that entry is the live call's, reported when that call ends.
     const refuse = (status: number, reason: string, extra: ReadonlyArray<readonly [string, string]> = []): void => {
       this.respondLocal(st, status, reason, extra);
-      if (method === 'INVITE')
-        this.deps.onCallEnded?.({ publicCallId: req.callId() as string, caller: 'public', answeredMs: 0, reason: undefined });
+      const callId = req.callId() as string;
+      const live = this.calls.find('public', callId);
+      if (method === 'INVITE' && !(live && live.state !== 'terminated' && live.method === 'INVITE' && live.caller === 'public'))
+        this.deps.onCallEnded?.({ publicCallId: callId, caller: 'public', answeredMs: 0, reason: undefined });
     };
     if (this.draining && DIALOG_METHODS.has(method))
       return refuse(503, 'Service Unavailable', [['Retry-After', String(this.settings.retryAfterSeconds)]]);
@@ -420,7 +424,9 @@ export class B2bua implements ClientTransactionUser {
       });
     }
     // Fast failover: a PBX that says nothing at all within the probe timeout is treated as down for this request.
-    if (pbx && ctx.side === 'public' && ctx.call.legs.pbx === leg) {
+    // Mid-dialog there is nothing to fail over to: Timer B/F alone decide (an early 408 would abandon a re-INVITE
+    // whose late 2xx then goes unacknowledged).
+    if (pbx && ctx.side === 'public' && ctx.call.legs.pbx === leg && !this.isDialogMidstream(ctx)) {
       ctx.responseTimer?.cancel();
       ctx.responseTimer = this.deps.clock.setTimer(this.settings.pbxResponseTimeoutMs, () => {
         // Only this request fails over: a slow answer under load (ours or the PBX's) must not mark the PBX
@@ -459,8 +465,10 @@ export class B2bua implements ClientTransactionUser {
       const leg = call.legs[from];
       const contacts = resp.contacts();
       if (contacts.ok && contacts.value[0]) leg.remoteTarget = contacts.value[0].uri.raw;
+      // §12.1.2: the UAC takes the route set, reversed, from the 2xx that creates the dialog; §12.2.1.2: a 2xx to a
+      // later request (re-INVITE) does not change it — it usually has no Record-Route at all.
       const rr = resp.recordRoutes();
-      if (rr.ok) leg.routeSet = rr.value.map((r) => r.raw).reverse(); // §12.1.2: UAC reverses
+      if (rr.ok && call.state === 'early') leg.routeSet = rr.value.map((r) => r.raw).reverse();
       if (call.state === 'early' && method === 'INVITE') answered = true;
       if (call.state === 'early') {
         call.state = 'confirmed';
@@ -502,9 +510,18 @@ export class B2bua implements ClientTransactionUser {
     this.finishWithLocal(ctx, reason === 'timeout' ? 408 : 503, reason === 'timeout' ? 'Request Timeout' : 'Service Unavailable');
   }
 
-  /** In-dialog requests stay with their PBX: no failover for them. */
+  /**
+   * In-dialog requests (re-INVITE included) stay with their PBX: no failover for them — another PBX knows nothing
+   * of the dialog, and moving `legs.pbx.flow` would send every later request (and Palisade's own BYE) there.
+   * Nor for a call that has ended meanwhile.
+   */
   private isDialogMidstream(ctx: ServerCtx): boolean {
-    return ctx.call.dialog && ctx.call.state === 'confirmed' && ctx.st.request.method !== 'INVITE';
+    const call = ctx.call;
+    if (call.state === 'terminated') return true;
+    if (!call.dialog) return false;
+    if (call.state === 'confirmed') return true;
+    const to = ctx.st.request.to();
+    return to.ok && to.value.tag !== undefined;
   }
 
   /** A challenge answering a request that carried no credentials is the normal first round; with credentials it is a failure. */
