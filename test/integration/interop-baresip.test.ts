@@ -9,6 +9,7 @@
  *           ◄──── SRTP ────► relay 127.0.0.1          relay 127.0.0.2 ◄── RTP ──► echo 127.0.0.3
  */
 import assert from 'node:assert/strict';
+import { createSocket, type RemoteInfo, type Socket } from 'node:dgram';
 import { after, before, describe, test } from 'node:test';
 import { type BaresipOptions, type BaresipResult, runBaresip } from './harness/baresip.ts';
 import { type PalisadeHandle, startPalisade } from './harness/daemon.ts';
@@ -30,16 +31,78 @@ const T = { timeout: 30_000 };
 const CALL_S = 3;
 const MIN_PACKETS = 40 * CALL_S;
 
+/**
+ * baresip's first RTCP report leaves about 5 s into the call (libre's RTCP interval): the port-pair DTLS call lasts
+ * longer so that SRTCP flows both ways before hang-up.
+ */
+const RTCP_CALL_S = 8;
+
 /** A random 400-port relay block below the ephemeral range (as helpers/daemon.ts mediaRangeYaml does). */
 const MEDIA_BASE = 10000 + 2 * Math.floor(Math.random() * 4500);
 
 let pbx: EchoPbx;
+let pbxRtcp: RtcpResponder;
 let palisade: PalisadeHandle;
 let udpPort = 0;
 let tlsPort = 0;
 
+/**
+ * The PBX's RTCP port (its SDP has no a=rtcp-mux, so RTP port + 1): counts the RTCP compounds Palisade relays and
+ * answers each with a sender report about the echoed stream (the echo's SSRC is the caller's XOR 0x5a5a5a5a), sent
+ * back to where it came from, i.e. Palisade's PBX-side RTCP socket, as a PBX with symmetric RTCP would.
+ */
+interface RtcpResponder {
+  received: number;
+  sent: number;
+  close(): Promise<void>;
+}
+
+function isRtcp(b: Buffer): boolean {
+  return b.length >= 8 && (b[0] as number) >> 6 === 2 && (b[1] as number) >= 200 && (b[1] as number) <= 204;
+}
+
+async function startRtcpResponder(host: string, port: number): Promise<RtcpResponder> {
+  const sock: Socket = createSocket('udp4');
+  const r = { received: 0, sent: 0 };
+  sock.on('error', () => {});
+  sock.on('message', (b: Buffer, rinfo: RemoteInfo) => {
+    if (!isRtcp(b)) return;
+    r.received++;
+    // RFC 3550 §6.4.1 SR without report blocks: V=2 RC=0, PT=200, length 6 (32-bit words - 1).
+    const sr = Buffer.alloc(28);
+    sr[0] = 0x80;
+    sr[1] = 200;
+    sr.writeUInt16BE(6, 2);
+    sr.writeUInt32BE((b.readUInt32BE(4) ^ 0x5a5a5a5a) >>> 0, 4);
+    sr.writeUInt32BE(Math.floor(Date.now() / 1000) + 2208988800, 8);
+    sr.writeUInt32BE(r.received * 8000, 16);
+    sr.writeUInt32BE(r.received * 50, 20);
+    sr.writeUInt32BE(r.received * 8000, 24);
+    sock.send(sr, rinfo.port, rinfo.address, (e) => {
+      if (e === null) r.sent++;
+    });
+  });
+  await new Promise<void>((resolve, reject) => {
+    sock.once('error', reject);
+    sock.bind({ address: host, port, exclusive: true }, () => {
+      sock.off('error', reject);
+      resolve();
+    });
+  });
+  return {
+    get received() {
+      return r.received;
+    },
+    get sent() {
+      return r.sent;
+    },
+    close: () => new Promise<void>((resolve) => sock.close(() => resolve())),
+  };
+}
+
 before(async () => {
   pbx = await startEchoPbx({ transport: 'u1', host: PBX });
+  pbxRtcp = await startRtcpResponder(PBX, pbx.echo.port + 1);
   palisade = await startPalisade({
     policy: `
 listeners:
@@ -66,6 +129,7 @@ logging: { level: warn }
 
 after(async () => {
   await palisade?.stop();
+  await pbxRtcp?.close();
   await pbx?.stop();
 });
 
@@ -87,11 +151,11 @@ interface CallOutcome {
 }
 
 /** One call from baresip through Palisade; the echo counters and PBX INVITEs are the ones of this call. */
-async function call(o: Omit<BaresipOptions, 'proxy' | 'dial' | 'quitAfterS'>): Promise<CallOutcome> {
+async function call(o: Omit<BaresipOptions, 'proxy' | 'dial' | 'quitAfterS'>, callS = CALL_S): Promise<CallOutcome> {
   const before = pbx.echo.stats();
   const invitesBefore = (await pbxInvites()).length;
   const port = o.sipTransport === 'tls' ? tlsPort : udpPort;
-  const r = await runBaresip({ ...o, proxy: `${PUBLIC}:${port}`, dial: '100', quitAfterS: CALL_S }, 20_000);
+  const r = await runBaresip({ ...o, proxy: `${PUBLIC}:${port}`, dial: '100', quitAfterS: callS }, 20_000);
   const after = pbx.echo.stats();
   const echo: RtpEchoStats = {
     ...after,
@@ -152,11 +216,26 @@ describe('baresip → Palisade → plain-RTP PBX (echo)', T, () => {
     assertMediaBothWays(o, 172);
   });
 
-  test('DTLS-SRTP on an RTP/RTCP port pair (baresip default, no rtcp-mux): RTP media both ways', T, async () => {
-    const o = await call({ sipTransport: 'udp', mediaenc: 'dtls_srtp' });
+  test('DTLS-SRTP on an RTP/RTCP port pair (baresip default, no rtcp-mux): a handshake per port, RTP and SRTCP both ways', T, async () => {
+    const rtcpBefore = { received: pbxRtcp.received, sent: pbxRtcp.sent };
+    const o = await call({ sipTransport: 'udp', mediaenc: 'dtls_srtp' }, RTCP_CALL_S);
     assert.equal(o.r.dtlsProfile, 'AES_CM_128_HMAC_SHA1_80', explain(o.r));
+    // RFC 5764 §4.1: the RTCP port has a DTLS handshake of its own, which Palisade completes.
+    assert.ok(
+      o.r.events.some((e) => e.type === 'dtls-complete' && e.component === 'RTCP'),
+      `baresip completed the RTCP component's handshake\n${explain(o.r)}`,
+    );
     assertPlainTowardPbx(o.invites);
     assertMediaBothWays(o, 172);
+    // Phone → PBX: baresip's SRTCP reached the PBX's RTCP port as plain RTCP (on the RTP port: none).
+    const rtcpAtPbx = pbxRtcp.received - rtcpBefore.received;
+    assert.ok(rtcpAtPbx >= 1, `the PBX's RTCP port got ${rtcpAtPbx} RTCP packets\n${explain(o.r)}`);
+    assert.equal(o.echo.rtcpReceived, 0, 'no RTCP on the PBX RTP port (the PBX does not mux)');
+    // PBX → phone: its sender reports reached baresip as SRTCP it authenticated (rtp_stats prints "pkt.report"
+    // only after a sender report; any SRTCP that failed to unprotect would be an srtp error).
+    assert.ok(pbxRtcp.sent - rtcpBefore.sent >= 1, 'the PBX answered with RTCP');
+    assert.match(o.r.output, /^pkt\.report:\s+\d+\s+\d+/m, `baresip received the PBX's sender report\n${explain(o.r)}`);
+    assert.equal(o.r.srtpErrors, 0, explain(o.r));
   });
 
   test('plain RTP from a phone not in media.plainAllowedFrom gets 488 and never reaches the PBX', T, async () => {
