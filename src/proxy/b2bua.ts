@@ -183,7 +183,11 @@ export class B2bua implements ClientTransactionUser {
     decision: PipelineResult,
     facts: RequestFacts,
   ): void {
-    if (st.state === 'terminated') return;
+    if (st.state === 'terminated') {
+      // Evicted while an asynchronous stage ran: the pipeline let the INVITE through (and counted it), no call follows.
+      if (decision.verdict.kind === 'continue' && side === 'public') this.reportNeverPlaced(req);
+      return;
+    }
     const v = decision.verdict;
     switch (v.kind) {
       case 'continue':
@@ -225,14 +229,9 @@ export class B2bua implements ClientTransactionUser {
   private fromPublicOutOfDialog(req: SipMessage, st: ServerTransaction, method: string, facts: RequestFacts): void {
     if (method === 'OPTIONS' && this.isForUs(req)) return this.answerOptions(st);
     // Refused below before a call record exists: whoever counted this INVITE as a call in progress must hear it ended.
-    // Not when a live call already has this Call-ID: call authorization keeps one entry per Call-ID (it did not count
-    // this INVITE again), and that entry is the live call's, reported when that call ends.
     const refuse = (status: number, reason: string, extra: ReadonlyArray<readonly [string, string]> = []): void => {
       this.respondLocal(st, status, reason, extra);
-      const callId = req.callId() as string;
-      const live = this.calls.find('public', callId);
-      if (method === 'INVITE' && !(live && live.state !== 'terminated' && live.method === 'INVITE' && live.caller === 'public'))
-        this.deps.onCallEnded?.({ publicCallId: callId, caller: 'public', answeredMs: 0, reason: undefined });
+      this.reportNeverPlaced(req);
     };
     if (this.draining && DIALOG_METHODS.has(method))
       return refuse(503, 'Service Unavailable', [['Retry-After', String(this.settings.retryAfterSeconds)]]);
@@ -548,6 +547,21 @@ export class B2bua implements ClientTransactionUser {
     this.deps.media.release(call);
     this.calls.remove(call);
     this.reportEnd(call);
+  }
+
+  /**
+   * A public out-of-dialog INVITE the pipeline let through that never became a call: whoever counted it must hear it
+   * ended. Not when a live call already has this Call-ID: call authorization keeps one entry per Call-ID (it did not
+   * count this INVITE again), and that entry is the live call's, reported when that call ends.
+   */
+  private reportNeverPlaced(req: SipMessage): void {
+    if (req.method !== 'INVITE' || !this.deps.onCallEnded) return;
+    const to = req.to();
+    const callId = req.callId();
+    if (!to.ok || to.value.tag !== undefined || callId === undefined) return;
+    const live = this.calls.find('public', callId);
+    if (live && live.state !== 'terminated' && live.method === 'INVITE' && live.caller === 'public') return;
+    this.deps.onCallEnded({ publicCallId: callId, caller: 'public', answeredMs: 0, reason: undefined });
   }
 
   private reportEnd(call: Call): void {

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { ManualClock } from '../../../src/core/clock.ts';
 import { silentLogger } from '../../../src/core/log.ts';
-import { Pipeline } from '../../../src/pipeline/stage.ts';
+import { CONTINUE, Pipeline, type Stage, type Verdict } from '../../../src/pipeline/stage.ts';
 import { B2bua, passthroughMedia } from '../../../src/proxy/b2bua.ts';
 import { PbxPool } from '../../../src/proxy/pbx-pool.ts';
 import type { CallEnd, ProxySettings } from '../../../src/proxy/types.ts';
@@ -65,7 +65,7 @@ function source(a: { address: string; port: number }, listenerId: string): Sourc
   };
 }
 
-function harness(pbxs: Array<{ name: string; address: string; port: number }>) {
+function harness(pbxs: Array<{ name: string; address: string; port: number }>, o: { settings?: ProxySettings; pipeline?: Pipeline } = {}) {
   const clock = new ManualClock();
   const sent: Sent[] = [];
   const ended: CallEnd[] = [];
@@ -75,7 +75,7 @@ function harness(pbxs: Array<{ name: string; address: string; port: number }>) {
     'pbx',
     0,
   );
-  const b = new B2bua(SETTINGS, {
+  const b = new B2bua(o.settings ?? SETTINGS, {
     clock,
     logger: silentLogger,
     send: (target, bytes) => {
@@ -88,7 +88,7 @@ function harness(pbxs: Array<{ name: string; address: string; port: number }>) {
     media: passthroughMedia,
     secret: Buffer.alloc(32, 7),
     isConnectionOpen: () => false,
-    pipeline: new Pipeline([]),
+    pipeline: o.pipeline ?? new Pipeline([]),
     onCallEnded: (e) => ended.push(e),
   });
   const fromPhone = (text: string) => b.handle(parse(text), source(PHONE, 'udp-public'), 'public');
@@ -236,4 +236,20 @@ test('a new INVITE reusing a live call’s Call-ID refused while draining does n
       ['live-call', 'duration-limit'],
     ],
   );
+});
+
+test('an INVITE whose transaction is evicted while an asynchronous stage (credential lookup) runs is reported ended once', async () => {
+  const pending: Array<(v: Verdict) => void> = [];
+  const slow: Stage = { name: 'slow-auth', run: () => new Promise<Verdict>((r) => pending.push(r)) };
+  const h = harness([{ name: 'a', ...PBX_A }], { settings: { ...SETTINGS, maxTransactions: 2 }, pipeline: new Pipeline([slow]) });
+  h.fromPhone(invite('evicted-call', 'z9hG4bKev1', 1));
+  h.fromPhone(invite('other-1', 'z9hG4bKev2', 1));
+  h.fromPhone(invite('other-2', 'z9hG4bKev3', 1)); // the table holds two: the first INVITE's transaction goes
+  for (const r of pending) r(CONTINUE);
+  await new Promise((r) => setImmediate(r));
+  assert.deepEqual(
+    h.ended.map((e) => e.publicCallId),
+    ['evicted-call'],
+  );
+  assert.equal(h.take((s) => isReq('INVITE')(s) && s.msg.get('from')?.includes('caller1') === true).length, 2, 'the other two went on');
 });
