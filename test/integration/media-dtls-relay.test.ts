@@ -18,6 +18,7 @@ import type { SipTransport } from '../../src/core/net.ts';
 import { createMediaControl, type MediaControl } from '../../src/media/control.ts';
 import { createDtlsCertificate, createDtlsEndpoint, type DtlsConnected } from '../../src/media/dtls/index.ts';
 import { createDtlsProvider } from '../../src/media/dtls-provider.ts';
+import { openSecureRelay } from '../../src/media/secure-relay.ts';
 import { encodeStunMessage, StunIntegrityKey } from '../../src/media/stun.ts';
 import type { Call } from '../../src/proxy/calls.ts';
 import { createMediaAnchor, type MediaAnchor } from '../../src/proxy/media-anchor.ts';
@@ -364,6 +365,52 @@ describe('DTLS-SRTP and ICE-lite toward a WSS client', { timeout: 40_000 }, () =
     rtp.close();
     rtcp.close();
     anchor.release(call);
+  });
+
+  it('bounds the RTCP component’s handshake in time and counts its failure; its DTLS peer is pinned apart from RTP', async () => {
+    const { portMin } = testPortRange(200);
+    const provider = await createDtlsProvider({ handshakeTimeoutMs: 600 });
+    const opened = await openSecureRelay({
+      publicAddress: '127.0.0.1',
+      publicPort: portMin + 120,
+      pbxAddress: '127.0.0.1',
+      pbxPort: portMin + 122,
+      dtls: provider,
+    });
+    assert.ok(opened.ok);
+    const relay = opened.value;
+    const clientRtp = await bindPeer('127.0.0.1');
+    const clientRtcp = await bindPeer('127.0.0.1');
+    const attacker = await bindPeer('127.0.0.9');
+    peers.push(clientRtp, clientRtcp, attacker);
+    try {
+      const clientCert = await createDtlsCertificate();
+      const r = relay.setPublicSecurity({
+        dtls: { role: 'server', remoteFingerprint: { algorithm: 'sha-256', value: clientCert.fingerprint } },
+      });
+      assert.ok(r.ok);
+      const armedAt = Date.now();
+      relay.setRemote('public', { address: '127.0.0.1', port: clientRtp.port, rtcpPort: clientRtcp.port });
+      // The RTCP component's first record fixes its DTLS peer; a record from elsewhere is then dropped.
+      const hello = Buffer.from([22, 0xfe, 0xfd, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0]);
+      await clientRtcp.send(hello, relay.publicPort + 1);
+      await sleep(20);
+      const unexpected = relay.counters('public').dropUnexpectedSource;
+      await attacker.send(hello, relay.publicPort + 1, '127.0.0.1');
+      await until(() => relay.counters('public').dropUnexpectedSource === unexpected + 1, 2000, 'RTCP DTLS from elsewhere dropped');
+      // Only the RTP component shakes hands: the RTCP one fails at the time bound, counted as a DTLS failure.
+      const rtp = await clientHandshake(clientRtp, clientCert, provider.fingerprint, relay.publicPort);
+      await until(() => relay.secureCounters().dtlsConnected === 1, 2000, 'RTP handshake complete');
+      await until(() => relay.secureCounters().rtcpDtlsFailed === 1, 3000, 'RTCP handshake timed out');
+      assert.ok(Date.now() - armedAt >= 550, `failed at the 600 ms bound, not before (${Date.now() - armedAt} ms)`);
+      const c = relay.secureCounters();
+      assert.equal(c.dtlsFailed, 1, 'counted among the leg’s DTLS failures (stats().security)');
+      assert.equal(c.rtcpDtlsConnected, 0);
+      assert.equal(relay.latchedPeer(), null, 'DTLS on the RTCP port latched nothing');
+      rtp.close();
+    } finally {
+      await relay.close();
+    }
   });
 
   it('offers DTLS (actpass, ICE-lite, rtcp-mux) to a WSS client the PBX calls, SDES to a TLS one, 488 for UDP', async () => {
