@@ -8,6 +8,7 @@
  *             onCallTerminated → audit `call.terminate`
  */
 
+import { createHash } from 'node:crypto';
 import { isAbsolute, resolve } from 'node:path';
 import { resolveSecret } from '../config/load.ts';
 import type { Policy } from '../config/schema.ts';
@@ -328,27 +329,37 @@ export function createAlertChannel(policy: Policy, deps: { configDir: string; cl
   let key = '';
   const closing = new Set<Promise<void>>();
 
-  const build = (p: Policy): void => {
-    const w = p.alerts.webhook;
-    const nextKey = JSON.stringify(w ?? null);
-    if (nextKey === key) return;
-    key = nextKey;
+  const retire = (): void => {
     const old = current;
     current = undefined;
     if (old) {
       const c = old.close().finally(() => closing.delete(c));
       closing.add(c);
     }
-    if (!w) return;
+  };
+
+  const build = (p: Policy): void => {
+    const w = p.alerts.webhook;
+    // Secrets are resolved on every reload and are part of the key: a token file that appeared or was rotated
+    // takes effect on reload even when the policy text is unchanged (the key is a digest, not the secrets).
     const headers: Record<string, string> = {};
-    for (const [name, value] of Object.entries(w.headers)) {
+    for (const [name, value] of Object.entries(w?.headers ?? {})) {
       const r = resolveSecret(value, deps.configDir, { at: { path: `alerts.webhook.headers.${name}` } });
       if (!r.ok) {
         deps.logger.error({ header: name, reason: r.error.message }, 'alert webhook header unavailable: webhook disabled');
+        retire();
+        key = ''; // the next reload tries again
         return;
       }
       headers[name] = r.value;
     }
+    const nextKey = createHash('sha256')
+      .update(JSON.stringify([w ?? null, headers]))
+      .digest('hex');
+    if (nextKey === key) return;
+    key = nextKey;
+    retire();
+    if (!w) return;
     try {
       current = createWebhookAlerter({
         url: w.url,
