@@ -240,8 +240,11 @@ export async function createGeoGate(policy: Policy, dataDir: string, logger: Log
   let reader: GeoIp | undefined;
   let readerPath: string | undefined;
   const counters = { allowed: 0, refused: 0, unknown: 0, lookupErrors: 0 };
+  /** Bumped by every reload and by close: an open that finishes after a later one started (or after close) is dropped. */
+  let generation = 0;
 
   const open = async (next: Policy): Promise<void> => {
+    const gen = ++generation;
     const db = next.fraud.geo.database;
     if (db === undefined) {
       reader?.close();
@@ -252,6 +255,10 @@ export async function createGeoGate(policy: Policy, dataDir: string, logger: Log
     const path = isAbsolute(db) ? db : resolve(dataDir, db);
     if (path === readerPath && reader !== undefined) return;
     const r = await openGeoIp(path);
+    if (gen !== generation) {
+      if (r.ok) r.value.close();
+      return;
+    }
     if (!r.ok) {
       counters.lookupErrors++;
       logger.error(
@@ -309,8 +316,10 @@ export async function createGeoGate(policy: Policy, dataDir: string, logger: Log
       await open(next);
     },
     close(): void {
+      generation++;
       reader?.close();
       reader = undefined;
+      readerPath = undefined;
     },
   };
 }

@@ -1,6 +1,7 @@
 /**
  * Review tests for the daemon's alert channel: a webhook header secret read from a file is picked up on reload when
- * the file appears or changes, even though the policy text did not change.
+ * the file appears or changes, even though the policy text did not change; the GeoIP database in use is the one the
+ * latest reload names, whatever order the opens finish in.
  */
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -13,7 +14,8 @@ import { loadPolicyText } from '../../../src/config/load.ts';
 import type { Policy } from '../../../src/config/schema.ts';
 import { systemClock } from '../../../src/core/clock.ts';
 import { silentLogger } from '../../../src/core/log.ts';
-import { createAlertChannel } from '../../../src/daemon/fraud.ts';
+import { createAlertChannel, createGeoGate } from '../../../src/daemon/fraud.ts';
+import { buildTestMmdb } from '../../integration/harness/mmdb.ts';
 
 function policyWithWebhook(url: string): Policy {
   const text = `listeners:
@@ -84,4 +86,40 @@ test('a webhook header secret file that appears or is rotated is used after a re
   channel.alert({ rule: 'test.two', subject: 'user:b', action: 'alerted', severity: 'warning' });
   await delivered;
   assert.deepEqual(seen, ['Bearer one', 'Bearer two']);
+});
+
+function policyWithGeo(database: string): Policy {
+  const text = `listeners:
+  - transport: udp
+    port: 5060
+pbx:
+  targets:
+    - name: pbx1
+      host: 127.0.0.1
+fraud:
+  geo:
+    database: ${database}
+`;
+  const r = loadPolicyText(text, 'policy.yaml');
+  if (!r.ok) throw new Error(`policy rejected: ${JSON.stringify(r.error)}`);
+  return r.value;
+}
+
+test('geo: a reload back to the database in use wins over an earlier reload whose open finishes later', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'palisade-geo-review-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  await buildTestMmdb(dir, { name: 'a.mmdb' });
+  await buildTestMmdb(dir, { name: 'b.mmdb', extra: ['127.0.0.2/32=IT'] });
+  const gate = await createGeoGate(policyWithGeo('a.mmdb'), dir, silentLogger);
+  t.after(() => gate.close());
+  assert.equal(gate.countryOf('127.0.0.2'), 'DE');
+  const toB = gate.reconfigure(policyWithGeo('b.mmdb'), dir); // opens b (asynchronous)
+  const backToA = gate.reconfigure(policyWithGeo('a.mmdb'), dir); // a is in use: nothing to open
+  await Promise.all([toB, backToA]);
+  assert.equal(gate.countryOf('127.0.0.2'), 'DE', 'the policy names a.mmdb: its answers, not b’s');
+  // And a reader opened after close() is not installed.
+  const late = gate.reconfigure(policyWithGeo('b.mmdb'), dir);
+  gate.close();
+  await late;
+  assert.equal(gate.countryOf('127.0.0.2'), undefined, 'closed: no database');
 });
