@@ -36,7 +36,7 @@ export interface KernelBansOptions {
   readonly logger: Logger;
   /** Wall-clock ms, for the kernel timeout of an element. */
   readonly wallNow: () => number;
-  /** Queued changes beyond this are dropped and counted (the gate still enforces them). Default 10 000. */
+  /** Queued additions beyond this are dropped and counted (the gate still enforces them); removals never are. Default 10 000. */
   readonly maxQueue?: number;
   /** Runs nft with a script on stdin (tests may wrap it, e.g. `ip netns exec`). */
   readonly run?: (script: string) => Promise<{ code: number; stderr: string }>;
@@ -159,7 +159,9 @@ export async function openKernelBans(o: KernelBansOptions): Promise<Result<Kerne
 
   const enqueue = (c: { add: boolean; set: SetName; element: string; timeout: string }): void => {
     if (closed) return;
-    if (queue.length >= maxQueue) {
+    // Only adds are shed: a dropped removal would leave the kernel blocking (a permanent ban: until stop) an address
+    // the gate has freed. Removals follow bans the ban store holds, so they are bounded there.
+    if (c.add && queue.length >= maxQueue) {
       st.dropped++;
       return;
     }
