@@ -72,15 +72,16 @@ function rewriteOk(anchor: MediaAnchor, call: Call, from: 'public' | 'pbx', body
 
 const PROFILE_ID = { AES_CM_128_HMAC_SHA1_80: 1, AEAD_AES_128_GCM: 7 } as const;
 
-/** The client's end of one DTLS-SRTP component: a real DTLS client endpoint on the client's socket for it. */
+/** The client's end of one DTLS-SRTP component: a real DTLS endpoint (client unless said) on the client's socket for it. */
 async function clientHandshake(
   sock: Peer,
   cert: Awaited<ReturnType<typeof createDtlsCertificate>>,
   fingerprint: string,
   port: number,
+  role: 'client' | 'server' = 'client',
 ): Promise<{ keys: DtlsConnected; close: () => void }> {
   const ep = createDtlsEndpoint({
-    role: 'client',
+    role,
     certificate: cert,
     remoteFingerprint: { algorithm: 'sha-256', value: fingerprint },
     send: (d) => sock.sock.send(d, port, '127.0.0.1'),
@@ -408,6 +409,44 @@ describe('DTLS-SRTP and ICE-lite toward a WSS client', { timeout: 40_000 }, () =
       assert.equal(c.rtcpDtlsConnected, 0);
       assert.equal(relay.latchedPeer(), null, 'DTLS on the RTCP port latched nothing');
       rtp.close();
+    } finally {
+      await relay.close();
+    }
+  });
+
+  it('as DTLS client without rtcp-mux, starts the RTCP component’s handshake toward the signalled RTCP port', async () => {
+    const { portMin } = testPortRange(200);
+    const provider = await createDtlsProvider({ handshakeTimeoutMs: 3000 });
+    const opened = await openSecureRelay({
+      publicAddress: '127.0.0.1',
+      publicPort: portMin + 124,
+      pbxAddress: '127.0.0.1',
+      pbxPort: portMin + 126,
+      dtls: provider,
+    });
+    assert.ok(opened.ok);
+    const relay = opened.value;
+    const clientRtp = await bindPeer('127.0.0.1');
+    const clientRtcp = await bindPeer('127.0.0.1');
+    peers.push(clientRtp, clientRtcp);
+    try {
+      const clientCert = await createDtlsCertificate();
+      // The client answered a=setup:passive: both of its components are DTLS servers.
+      const handshakes = Promise.all([
+        clientHandshake(clientRtp, clientCert, provider.fingerprint, relay.publicPort, 'server'),
+        clientHandshake(clientRtcp, clientCert, provider.fingerprint, relay.publicPort + 1, 'server'),
+      ]);
+      assert.ok(
+        relay.setPublicSecurity({ dtls: { role: 'client', remoteFingerprint: { algorithm: 'sha-256', value: clientCert.fingerprint } } })
+          .ok,
+      );
+      relay.setRemote('public', { address: '127.0.0.1', port: clientRtp.port, rtcpPort: clientRtcp.port });
+      const [rtp, rtcp] = await handshakes;
+      await until(() => relay.secureCounters().rtcpDtlsConnected === 1, 2000, 'RTCP component connected');
+      assert.equal(relay.secureCounters().dtlsConnected, 2);
+      assert.notDeepEqual(Buffer.from(rtcp.keys.keys.local.masterKey), Buffer.from(rtp.keys.keys.local.masterKey));
+      rtp.close();
+      rtcp.close();
     } finally {
       await relay.close();
     }
