@@ -341,6 +341,9 @@ export class B2bua implements ClientTransactionUser {
     if (!call || !call.dialog || !this.tagsMatch(call, req) || !this.fromDialogPeer(call, side, st.source)) {
       return this.respondLocal(st, 481, 'Call/Transaction Does Not Exist');
     }
+    // An INVITE inside a SUBSCRIBE/REFER dialog (RFC 5057 usage sharing) would be a call call authorization never
+    // saw (it skips INVITEs with a To tag as re-INVITEs): only a dialog an INVITE created takes one.
+    if (req.method === 'INVITE' && call.method !== 'INVITE') return this.respondLocal(st, 481, 'Call/Transaction Does Not Exist');
     call.lastActivityAt = this.deps.clock.now();
     const to = otherSide(side);
     const ctx = this.attach(call, st, side);

@@ -253,3 +253,29 @@ test('an INVITE whose transaction is evicted while an asynchronous stage (creden
   );
   assert.equal(h.take((s) => isReq('INVITE')(s) && s.msg.get('from')?.includes('caller1') === true).length, 2, 'the other two went on');
 });
+
+test('an INVITE inside a SUBSCRIBE dialog is refused (481), not passed to the PBX as a call nobody authorised', () => {
+  const h = harness([{ name: 'a', ...PBX_A }]);
+  const sub = (branch: string, method: string, cseq: number, toTag?: string) =>
+    [
+      `${method} sip:200@127.0.0.1 SIP/2.0`,
+      `Via: SIP/2.0/UDP ${PHONE.address}:${PHONE.port};branch=${branch};rport`,
+      'Max-Forwards: 70',
+      'From: <sip:100@127.0.0.1>;tag=caller1',
+      `To: <sip:200@127.0.0.1>${toTag ? `;tag=${toTag}` : ''}`,
+      'Call-ID: sub-call',
+      `CSeq: ${cseq} ${method}`,
+      `Contact: <sip:100@${PHONE.address}:${PHONE.port}>`,
+      ...(method === 'SUBSCRIBE' ? ['Event: presence', 'Expires: 600'] : []),
+      'Content-Length: 0',
+      '',
+      '',
+    ].join('\r\n');
+  h.fromPhone(sub('z9hG4bKsub1', 'SUBSCRIBE', 1));
+  const s = h.takeOne((x) => isReq('SUBSCRIBE')(x) && toward(PBX_A)(x), 'SUBSCRIBE to the PBX').msg;
+  h.fromPbx(answer(s, 200, [`Contact: <sip:200@${PBX_A.address}:${PBX_A.port}>`, 'Expires: 600']));
+  h.takeOne(isResp(200), '200 to the phone');
+  h.fromPhone(sub('z9hG4bKinv1', 'INVITE', 2, 'callee1'));
+  assert.equal(h.take(isReq('INVITE')).length, 0, 'no INVITE reached the PBX');
+  h.takeOne(isResp(481), '481 to the phone');
+});
