@@ -81,6 +81,13 @@ export class B2bua implements ClientTransactionUser {
     this.calls = new CallTable(settings.maxDialogs + settings.maxRegistrations);
     this.calls.onEvict = (c) => {
       c.limitTimer?.cancel();
+      // An answered call pushed out of a full table is hung up, not left running on both sides without its media
+      // relay and beyond its duration limit.
+      if (c.dialog && c.ends && c.confirmedAt !== undefined) {
+        c.endedBy = 'evicted';
+        this.sendBye(c, 'public', 'evicted');
+        this.sendBye(c, 'pbx', 'evicted');
+      }
       deps.media.release(c);
       this.reportEnd(c);
     };

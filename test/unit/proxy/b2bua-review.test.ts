@@ -279,3 +279,20 @@ test('an INVITE inside a SUBSCRIBE dialog is refused (481), not passed to the PB
   assert.equal(h.take(isReq('INVITE')).length, 0, 'no INVITE reached the PBX');
   h.takeOne(isResp(481), '481 to the phone');
 });
+
+test('an answered call evicted from a full call table is hung up both ways (BYE) and reported ended once', () => {
+  const h = harness([{ name: 'a', ...PBX_A }], { settings: { ...SETTINGS, maxDialogs: 1, maxRegistrations: 1 } });
+  establish(h, 'old-call', []);
+  h.fromPhone(invite('new-1', 'z9hG4bKnew1', 1));
+  h.fromPhone(invite('new-2', 'z9hG4bKnew2', 1)); // two records fit: the oldest goes
+  assert.equal(h.b.calls.find('public', 'old-call'), undefined);
+  const byes = h.take(isReq('BYE'));
+  assert.deepEqual(byes.map((b) => [b.target.address, b.msg.callId() === 'old-call']).sort(), [
+    [PBX_A.address, false],
+    [PHONE.address, true],
+  ]);
+  assert.deepEqual(
+    h.ended.map((e) => [e.publicCallId, e.reason]),
+    [['old-call', 'evicted']],
+  );
+});
