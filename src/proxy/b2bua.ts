@@ -608,7 +608,11 @@ export class B2bua implements ClientTransactionUser {
     this.sendBye(call, 'public', reason);
     this.sendBye(call, 'pbx', reason);
     this.counters.terminated++;
-    this.deps.onCallTerminated?.(call, reason);
+    try {
+      this.deps.onCallTerminated?.(call, reason);
+    } catch {
+      // an audit hook never keeps the call up
+    }
     this.endCall(call);
     return true;
   }

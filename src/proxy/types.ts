@@ -21,7 +21,7 @@ export interface MediaHook {
   release(call: Call): void;
   /**
    * Called once by the proxy at construction: `end(call, reason)` tears an established call down with BYE to
-   * both sides (a ringing one with CANCEL/487), e.g. when its media has been silent for too long.
+   * both sides, e.g. when its media has been silent for too long (a call that is not established is left alone).
    */
   bindTerminate?(end: (call: Call, reason: string) => void): void;
 }

@@ -64,6 +64,7 @@ export interface KernelBans {
 
 const TABLE_NAME = /^[A-Za-z][A-Za-z0-9_]{0,31}$/;
 const BATCH_DELAY_MS = 20;
+const NFT_TIMEOUT_MS = 5000;
 /** Kernel timeout slack past the ban's own expiry. */
 const TIMEOUT_SLACK_S = 60;
 
@@ -72,7 +73,15 @@ type SetName = 'addr4' | 'net4' | 'addr6' | 'net6';
 /** Which set a ban target belongs in, and its canonical element text; undefined for anything else. */
 export function elementFor(target: string): { set: SetName; element: string } | undefined {
   const slash = target.indexOf('/');
-  const addr = slash < 0 ? target : target.slice(0, slash);
+  let addr = (slash < 0 ? target : target.slice(0, slash)).toLowerCase();
+  // An IPv4-mapped ban is an IPv4 ban on the wire (the kernel sees IPv4 headers).
+  if (addr.startsWith('::ffff:') && isIP(addr.slice(7)) === 4) {
+    addr = addr.slice(7);
+    if (slash >= 0) {
+      const bits = Number(target.slice(slash + 1)) - 96;
+      return bits >= 0 && bits <= 32 ? elementFor(`${addr}/${bits}`) : undefined;
+    }
+  }
   const v = isIP(addr);
   if (v === 0) return undefined;
   if (slash >= 0) {
@@ -131,8 +140,16 @@ function defaultRun(nft: string): (script: string) => Promise<{ code: number; st
       child.stderr?.on('data', (c: Buffer) => {
         if (stderr.length < 4096) stderr += c.toString('utf8');
       });
-      child.on('error', (e) => resolve({ code: -1, stderr: e.message }));
-      child.on('close', (code) => resolve({ code: code ?? -1, stderr }));
+      // A hung nft must not hold bans (or the daemon's stop) forever.
+      const timer = setTimeout(() => child.kill('SIGKILL'), NFT_TIMEOUT_MS);
+      child.on('error', (e) => {
+        clearTimeout(timer);
+        resolve({ code: -1, stderr: e.message });
+      });
+      child.on('close', (code) => {
+        clearTimeout(timer);
+        resolve({ code: code ?? -1, stderr });
+      });
       child.stdin?.on('error', () => {});
       child.stdin?.end(script);
     });
