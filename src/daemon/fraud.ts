@@ -9,6 +9,7 @@
  */
 
 import { createHash } from 'node:crypto';
+import { statSync } from 'node:fs';
 import { isAbsolute, resolve } from 'node:path';
 import { resolveSecret } from '../config/load.ts';
 import type { Policy } from '../config/schema.ts';
@@ -235,10 +236,20 @@ export interface GeoGate {
   close(): void;
 }
 
+function mtimeOf(path: string): number {
+  try {
+    return statSync(path).mtimeMs;
+  } catch {
+    return 0;
+  }
+}
+
 export async function createGeoGate(policy: Policy, dataDir: string, logger: Logger): Promise<GeoGate> {
   let p = policy;
   let reader: GeoIp | undefined;
   let readerPath: string | undefined;
+  /** Modification time of the file in use: geoipupdate replaces the file at the same path, and a reload picks it up. */
+  let readerMtime = 0;
   const counters = { allowed: 0, refused: 0, unknown: 0, lookupErrors: 0 };
   /** Bumped by every reload and by close: an open that finishes after a later one started (or after close) is dropped. */
   let generation = 0;
@@ -253,7 +264,8 @@ export async function createGeoGate(policy: Policy, dataDir: string, logger: Log
       return;
     }
     const path = isAbsolute(db) ? db : resolve(dataDir, db);
-    if (path === readerPath && reader !== undefined) return;
+    const mtime = mtimeOf(path);
+    if (path === readerPath && reader !== undefined && mtime === readerMtime) return;
     const r = await openGeoIp(path);
     if (gen !== generation) {
       if (r.ok) r.value.close();
@@ -270,6 +282,7 @@ export async function createGeoGate(policy: Policy, dataDir: string, logger: Log
     const old = reader;
     reader = r.value;
     readerPath = path;
+    readerMtime = mtime;
     old?.close();
     logger.info({ path, type: r.value.info.databaseType }, 'GeoIP database loaded');
   };

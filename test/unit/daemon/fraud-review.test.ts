@@ -123,3 +123,18 @@ test('geo: a reload back to the database in use wins over an earlier reload whos
   await late;
   assert.equal(gate.countryOf('127.0.0.2'), undefined, 'closed: no database');
 });
+
+test('geo: a database replaced at the same path (geoipupdate) is read again on reload', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'palisade-geo-replace-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  await buildTestMmdb(dir, { name: 'a.mmdb' });
+  const gate = await createGeoGate(policyWithGeo('a.mmdb'), dir, silentLogger);
+  t.after(() => gate.close());
+  assert.equal(gate.countryOf('127.0.0.2'), 'DE');
+  await gate.reconfigure(policyWithGeo('a.mmdb'), dir);
+  assert.equal(gate.countryOf('127.0.0.2'), 'DE', 'unchanged file: same answers');
+  await new Promise((r) => setTimeout(r, 20)); // a later mtime
+  await buildTestMmdb(dir, { name: 'a.mmdb', extra: ['127.0.0.2/32=IT'] });
+  await gate.reconfigure(policyWithGeo('a.mmdb'), dir);
+  assert.equal(gate.countryOf('127.0.0.2'), 'IT', 'the replaced file is in use');
+});
