@@ -352,6 +352,12 @@ export class B2bua implements ClientTransactionUser {
     // saw (it skips INVITEs with a To tag as re-INVITEs): only a dialog an INVITE created takes one.
     if (req.method === 'INVITE' && call.method !== 'INVITE') return this.respondLocal(st, 481, 'Call/Transaction Does Not Exist');
     call.lastActivityAt = this.deps.clock.now();
+    // RFC 3261 §12.2.2: a target refresh request carries its sender's current Contact; requests toward that side
+    // (Palisade's own BYE included) go there from now on. Only the URI moves: the flow stays the dialog's own.
+    if (req.method === 'INVITE' || req.method === 'UPDATE') {
+      const c = req.contacts();
+      if (c.ok && c.value[0] && !c.value[0].star) call.legs[side].remoteTarget = c.value[0].uri.raw;
+    }
     const to = otherSide(side);
     const ctx = this.attach(call, st, side);
     this.withMedia(call, req, () => {

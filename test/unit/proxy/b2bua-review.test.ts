@@ -296,3 +296,21 @@ test('an answered call evicted from a full call table is hung up both ways (BYE)
     [['old-call', 'evicted']],
   );
 });
+
+test('a re-INVITE with a new Contact refreshes the remote target (RFC 3261 §12.2.2): Palisade’s BYE goes to the new URI', () => {
+  const h = harness([{ name: 'a', ...PBX_A }]);
+  establish(h, 'tr-call', []);
+  const call = h.b.calls.find('public', 'tr-call');
+  assert.ok(call);
+  const moved = invite('tr-call', 'z9hG4bKphone3', 2, 'callee1').replace(
+    `Contact: <sip:100@${PHONE.address}:${PHONE.port}>`,
+    `Contact: <sip:100@${PHONE.address}:5099;ob>`,
+  );
+  h.fromPhone(moved);
+  const reinv = h.takeOne(isReq('INVITE'), 're-INVITE to the PBX').msg;
+  h.fromPbx(answer(reinv, 200, [`Contact: <sip:200@${PBX_A.address}:${PBX_A.port}>`]));
+  h.takeOne(isResp(200), '200 to the phone');
+  assert.equal(h.b.terminate(call, 'duration-limit'), true);
+  const bye = h.takeOne((s) => isReq('BYE')(s) && toward(PHONE)(s), 'BYE to the phone').msg;
+  assert.equal(bye.requestUri, `sip:100@${PHONE.address}:5099;ob`);
+});
