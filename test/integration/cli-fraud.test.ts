@@ -8,63 +8,33 @@ import assert from 'node:assert/strict';
 import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { writeUsersFile } from '../../src/auth/credentials.ts';
-import { computeAllHa1 } from '../../src/auth/digest.ts';
 import { operatorActor } from '../../src/cli/commands/bans.ts';
 import { eventually, type InProcessDaemon, mediaRangeYaml, palisade, startInProcess, type TempDir, tempDir } from './helpers/daemon.ts';
-import { digestPhoneKit, header, INSIDE_IP, PBX_IP, type Peer, PUBLIC_IP } from './helpers/digest-phone.ts';
+import { digestPhoneKit, INSIDE_IP, PBX_IP, type Peer, PUBLIC_IP } from './helpers/digest-phone.ts';
+import { inviteWithDigest, type ScriptedCallPbx, scriptCallPbx, statusOf, writeDigestUsers } from './helpers/fraud-rig.ts';
 
 const REALM = 'fraud-cli.test';
 const PASSWORD = 'pw-mallory-7';
 const HOUR = 3_600_000;
 const kit = digestPhoneKit(REALM, 3000);
-const { peer, request, answer } = kit;
+const { peer } = kit;
 
 let dir: TempDir;
 let d: InProcessDaemon;
-let pbx: Peer;
+let pbx: ScriptedCallPbx;
 let phone: Peer;
 let socketPath: string;
 let auditPath: string;
-let pbxInvites = 0;
 
 before(async () => {
-  pbx = await peer(PBX_IP);
-  pbx.sock.on('message', (b, rinfo) => {
-    const m = b.toString('latin1');
-    if (m.startsWith('SIP/2.0') || m.startsWith('ACK')) return;
-    const method = m.split(' ', 1)[0] ?? '';
-    if (method === 'INVITE') pbxInvites++;
-    const lines = [
-      // The "PBX" answers every call busy: what matters is whether the INVITE got through.
-      method === 'INVITE' ? 'SIP/2.0 486 Busy Here' : 'SIP/2.0 200 OK',
-      ...m.split('\r\n').filter((l) => /^via\s*:/i.test(l)),
-      `From: ${header(m, 'From')[0]}`,
-      `To: ${header(m, 'To')[0]};tag=pbx1`,
-      `Call-ID: ${header(m, 'Call-ID')[0]}`,
-      `CSeq: ${header(m, 'CSeq')[0]}`,
-      'Content-Length: 0',
-      '',
-      '',
-    ];
-    pbx.sock.send(Buffer.from(lines.join('\r\n')), rinfo.port, rinfo.address);
-  });
+  // The "PBX" answers every call busy: what matters is whether the INVITE got through.
+  pbx = scriptCallPbx(await peer(PBX_IP), 'busy');
   dir = tempDir('cli-fraud');
   const dataDir = join(dir.path, 'data');
   mkdirSync(dataDir);
   socketPath = join(dataDir, 'palisade.sock');
   auditPath = join(dataDir, 'audit.log');
-  writeUsersFile(join(dataDir, 'users.yaml'), [
-    {
-      user: 'mallory',
-      realm: REALM,
-      ha1: computeAllHa1('mallory', REALM, PASSWORD),
-      groups: [],
-      aliases: [],
-      disabled: false,
-      allowMd5: false,
-    },
-  ]);
+  writeDigestUsers(join(dataDir, 'users.yaml'), REALM, { mallory: PASSWORD });
   d = await startInProcess(
     dir,
     `
@@ -73,7 +43,7 @@ listeners:
   - { id: pub, transport: udp, address: ${PUBLIC_IP}, port: 0 }
 pbx:
   listen: { transport: udp, address: ${INSIDE_IP}, port: 0 }
-  targets: [{ name: pbx1, host: ${PBX_IP}, port: ${pbx.port} }]
+  targets: [{ name: pbx1, host: ${PBX_IP}, port: ${pbx.peer.port} }]
 auth: { realm: ${REALM} }
 security:
   flood: { enabled: false }
@@ -95,29 +65,14 @@ fraud:
 
 after(async () => {
   await d?.stop();
-  pbx?.sock.close();
+  pbx?.peer.sock.close();
   phone?.sock.close();
   dir?.remove();
 });
 
-const status = (m: string): number => Number(m.split(' ')[1]);
-
-/** INVITE, answered with digest when challenged: the final answer to the authenticated INVITE, or the refusal. */
+/** INVITE, answered with digest when challenged: the status of the final answer, or of the refusal. */
 async function call(dial: string): Promise<number> {
-  const first = request(phone, 'INVITE', { user: 'mallory', dial });
-  phone.send(first.text);
-  const reply = await phone.next((m) => m.startsWith('SIP/2.0') && m.includes(first.callId) && !m.startsWith('SIP/2.0 100'));
-  if (status(reply) !== 407) return status(reply);
-  const auth = answer(header(reply, 'Proxy-Authenticate')[0] ?? '', {
-    user: 'mallory',
-    password: PASSWORD,
-    method: 'INVITE',
-    uri: first.uri,
-    alg: 'SHA-256',
-  });
-  phone.send(request(phone, 'INVITE', { user: 'mallory', dial, auth, callId: first.callId }).text);
-  const final = await phone.next((m) => m.startsWith('SIP/2.0') && m.includes(first.callId) && status(m) >= 200 && status(m) !== 407);
-  return status(final);
+  return statusOf((await inviteWithDigest(kit, phone, 'mallory', PASSWORD, dial)).final);
 }
 
 function auditLines(): Record<string, unknown>[] {
@@ -138,10 +93,10 @@ test('a user blocked by a sequential-dialling rule is listed by the CLI, unblock
   const results: number[] = [];
   for (let i = 0; i < 3; i++) results.push(await call(`+4420794600${10 + i}`));
   assert.deepEqual(results, [486, 486, 403]);
-  const reached = pbxInvites;
+  const reached = pbx.invites;
   assert.equal(reached, 2);
   assert.equal(await call('+33123456789'), 403, 'blocked: even an unrelated destination');
-  assert.equal(pbxInvites, reached, 'nothing reached the PBX while blocked');
+  assert.equal(pbx.invites, reached, 'nothing reached the PBX while blocked');
 
   const blockedAt = Date.now();
   let r = await palisade(['fraud', 'blocks', '--socket', socketPath]);
@@ -181,7 +136,7 @@ test('a user blocked by a sequential-dialling rule is listed by the CLI, unblock
 
   // The user can call again: the INVITE reaches the PBX.
   assert.equal(await call('+33123456789'), 486);
-  assert.equal(pbxInvites, reached + 1);
+  assert.equal(pbx.invites, reached + 1);
 
   r = await palisade(['fraud', 'unblock', 'user:mallory', '--socket', socketPath]);
   assert.equal(r.code, 1);

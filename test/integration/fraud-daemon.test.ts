@@ -10,61 +10,25 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'nod
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { writeUsersFile } from '../../src/auth/credentials.ts';
-import { computeAllHa1 } from '../../src/auth/digest.ts';
 import { silentLogger } from '../../src/core/log.ts';
 import { type Daemon, startDaemon } from '../../src/main.ts';
 import { digestPhoneKit, header, INSIDE_IP, PBX_IP, type Peer, PUBLIC_IP } from './helpers/digest-phone.ts';
+import { inviteWithDigest, type ScriptedCallPbx, scriptCallPbx, statusOf, writeDigestUsers } from './helpers/fraud-rig.ts';
 
 const REALM = 'fraud.test';
 const kit = digestPhoneKit(REALM, 3000);
-const { peer, request, answer } = kit;
+const { peer } = kit;
 const PASSWORDS: Record<string, string> = { alice: 'pw-alice-1', bob: 'pw-bob-22', carol: 'pw-carol-333', dave: 'pw-dave-4444' };
 
 let daemon: Daemon;
-let pbx: Peer;
+let pbx: ScriptedCallPbx;
 let dir: string;
-/** Every request line the PBX received. */
-const pbxSaw: string[] = [];
-/** Responses (to the PBX's own BYE answers) and BYEs Palisade sent to the PBX. */
-const pbxByes: Array<{ at: number; msg: string }> = [];
 
 before(async () => {
-  pbx = await peer(PBX_IP);
-  pbx.sock.on('message', (b, rinfo) => {
-    const m = b.toString('latin1');
-    if (m.startsWith('SIP/2.0') || m.startsWith('ACK')) return;
-    const method = m.split(' ', 1)[0] ?? '';
-    pbxSaw.push(m.split('\r\n', 1)[0] ?? '');
-    if (method === 'BYE') pbxByes.push({ at: Date.now(), msg: m });
-    const lines = [
-      'SIP/2.0 200 OK',
-      ...m.split('\r\n').filter((l) => /^via\s*:/i.test(l)),
-      `From: ${header(m, 'From')[0]}`,
-      `To: ${header(m, 'To')[0]}${method === 'INVITE' ? ';tag=pbx1' : ''}`,
-      `Call-ID: ${header(m, 'Call-ID')[0]}`,
-      `CSeq: ${header(m, 'CSeq')[0]}`,
-      ...(method === 'INVITE' ? [`Contact: <sip:callee@${PBX_IP}:${pbx.port}>`] : []),
-      'Content-Length: 0',
-      '',
-      '',
-    ];
-    pbx.sock.send(Buffer.from(lines.join('\r\n')), rinfo.port, rinfo.address);
-  });
+  pbx = scriptCallPbx(await peer(PBX_IP), 'answer');
   dir = mkdtempSync(join(tmpdir(), 'palisade-fraud-'));
   mkdirSync(join(dir, 'data'));
-  writeUsersFile(
-    join(dir, 'data', 'users.yaml'),
-    Object.entries(PASSWORDS).map(([user, pw]) => ({
-      user,
-      realm: REALM,
-      ha1: computeAllHa1(user, REALM, pw),
-      groups: user === 'dave' ? ['short'] : [],
-      aliases: [],
-      disabled: false,
-      allowMd5: false,
-    })),
-  );
+  writeDigestUsers(join(dir, 'data', 'users.yaml'), REALM, PASSWORDS, { dave: ['short'] });
   writeFileSync(
     join(dir, 'palisade.yaml'),
     `
@@ -73,7 +37,7 @@ listeners:
   - { id: pub, transport: udp, address: ${PUBLIC_IP}, port: 0 }
 pbx:
   listen: { transport: udp, address: ${INSIDE_IP}, port: 0 }
-  targets: [{ name: pbx1, host: ${PBX_IP}, port: ${pbx.port} }]
+  targets: [{ name: pbx1, host: ${PBX_IP}, port: ${pbx.peer.port} }]
 auth: { realm: ${REALM} }
 security:
   flood: { enabled: false }
@@ -104,39 +68,25 @@ fraud:
 
 after(async () => {
   await daemon?.stop();
-  pbx?.sock.close();
-  if (dir && !process.env.KEEP) rmSync(dir, { recursive: true, force: true });
-  else console.log('dir', dir);
+  pbx?.peer.sock.close();
+  if (dir) rmSync(dir, { recursive: true, force: true });
 });
 
-const status = (m: string): number => Number(m.split(' ')[1]);
-const finalTo = (callId: string) => (m: string) => m.startsWith('SIP/2.0') && status(m) >= 200 && m.includes(callId) && !m.includes(' 100 ');
+const status = statusOf;
 
-/** INVITE with digest: returns the final response to the authenticated INVITE. */
+/** INVITE with digest: returns the final response to the authenticated INVITE; a 2xx is ACKed. */
 async function call(p: Peer, user: string, dial: string): Promise<{ final: string; callId: string }> {
-  const first = request(p, 'INVITE', { user, dial });
-  p.send(first.text);
-  const challenge = await p.next((m) => m.startsWith('SIP/2.0 407') && m.includes(first.callId));
-  const auth = answer(header(challenge, 'Proxy-Authenticate')[0] ?? '', {
-    user,
-    password: PASSWORDS[user] as string,
-    method: 'INVITE',
-    uri: first.uri,
-    alg: 'SHA-256',
-  });
-  const second = request(p, 'INVITE', { user, dial, auth, callId: first.callId });
-  p.send(second.text);
-  const final = await p.next(finalTo(first.callId));
+  const { final, callId, uri } = await inviteWithDigest(kit, p, user, PASSWORDS[user] as string, dial);
   if (status(final) >= 200 && status(final) < 300) {
     // ACK the 2xx (end to end: its own transaction, to the Contact Palisade gave)
-    const contact = /<([^>]+)>/.exec(header(final, 'Contact')[0] ?? '')?.[1] ?? first.uri;
+    const contact = /<([^>]+)>/.exec(header(final, 'Contact')[0] ?? '')?.[1] ?? uri;
     const ack = [
       `ACK ${contact} SIP/2.0`,
       `Via: SIP/2.0/UDP ${p.ip}:${p.port};branch=z9hG4bKack${Math.random().toString(36).slice(2, 10)};rport`,
       'Max-Forwards: 70',
       `From: ${header(final, 'From')[0]}`,
       `To: ${header(final, 'To')[0]}`,
-      `Call-ID: ${first.callId}`,
+      `Call-ID: ${callId}`,
       `CSeq: ${/^(\d+)/.exec(header(final, 'CSeq')[0] ?? '1')?.[1]} ACK`,
       'Content-Length: 0',
       '',
@@ -144,7 +94,7 @@ async function call(p: Peer, user: string, dial: string): Promise<{ final: strin
     ].join('\r\n');
     p.send(ack);
   }
-  return { final, callId: first.callId };
+  return { final, callId };
 }
 
 async function hangUp(p: Peer, final: string, callId: string): Promise<void> {
@@ -166,7 +116,7 @@ async function hangUp(p: Peer, final: string, callId: string): Promise<void> {
 }
 
 function invitesAtPbx(): number {
-  return pbxSaw.filter((l) => l.startsWith('INVITE')).length;
+  return pbx.requests.filter((l) => l.startsWith('INVITE')).length;
 }
 
 test('premium-rate and denied-country calls get 403 and never reach the PBX; allowed ones do', async () => {
@@ -210,7 +160,7 @@ test('a user without the international class cannot call abroad, but can call na
 
 test('a call over its duration limit is hung up on both sides within one second of the limit', async () => {
   const p = await peer('127.0.0.23');
-  const byesBefore = pbxByes.length;
+  const byesBefore = pbx.byes.length;
   const c = await call(p, 'carol', '+33123456789');
   assert.equal(status(c.final), 200);
   const answeredAt = Date.now();
@@ -238,10 +188,10 @@ test('a call over its duration limit is hung up on both sides within one second 
   assert.doesNotMatch(toPhone, addr(PBX_IP), 'no PBX address in the BYE to the phone');
   assert.doesNotMatch(toPhone, addr(INSIDE_IP), 'no inside address in the BYE to the phone');
   await new Promise((r) => setTimeout(r, 200));
-  assert.equal(pbxByes.length, byesBefore + 1, 'the PBX got a BYE too');
-  const pbxAfter = (pbxByes.at(-1)?.at ?? 0) - answeredAt;
+  assert.equal(pbx.byes.length, byesBefore + 1, 'the PBX got a BYE too');
+  const pbxAfter = (pbx.byes.at(-1)?.at ?? 0) - answeredAt;
   assert.ok(pbxAfter >= 1900 && pbxAfter <= 3000, `BYE to the PBX ${pbxAfter} ms after the answer`);
-  assert.match(pbxByes.at(-1)?.msg ?? '', /Reason: SIP;text="duration-limit"/);
+  assert.match(pbx.byes.at(-1)?.msg ?? '', /Reason: SIP;text="duration-limit"/);
   // a group limit (international calls 1 s for group "short") applies to dave
   const d = await call(p, 'dave', '+33123456789');
   assert.equal(status(d.final), 200);
@@ -272,11 +222,16 @@ test('the concurrency limit holds for external calls, and a hung-up call frees i
 });
 
 test('every decision is an audit event; the metrics count decisions and hang-ups', async () => {
-  const lines = readFileSync(join(dir, 'data', 'audit.log'), 'utf8').trim().split('\n');
+  const lines = readFileSync(join(dir, 'data', 'audit.log'), 'utf8')
+    .trim()
+    .split('\n');
   const events = lines.map((l) => JSON.parse(l) as { action: string; reason?: string; target?: string });
   const denies = events.filter((e) => e.action === 'fraud.deny');
   const allows = events.filter((e) => e.action === 'fraud.allow');
-  assert.ok(denies.some((e) => e.target === 'user:alice' && e.reason === 'destination'), JSON.stringify(denies));
+  assert.ok(
+    denies.some((e) => e.target === 'user:alice' && e.reason === 'destination'),
+    JSON.stringify(denies),
+  );
   assert.ok(denies.some((e) => e.target === 'user:bob' && e.reason === 'class_not_allowed'));
   assert.ok(denies.some((e) => e.target === 'user:alice' && e.reason === 'concurrent'));
   assert.ok(allows.length >= 6);

@@ -10,24 +10,22 @@ import { createServer, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { writeUsersFile } from '../../src/auth/credentials.ts';
-import { computeAllHa1 } from '../../src/auth/digest.ts';
 import { silentLogger } from '../../src/core/log.ts';
 import { type Daemon, startDaemon } from '../../src/main.ts';
 import { buildTestMmdb } from './harness/mmdb.ts';
 import { digestPhoneKit, header, INSIDE_IP, PBX_IP, type Peer, PUBLIC_IP } from './helpers/digest-phone.ts';
+import { inviteWithDigest, type ScriptedCallPbx, scriptCallPbx, statusOf, writeDigestUsers } from './helpers/fraud-rig.ts';
 
 const REALM = 'geo.test';
 const kit = digestPhoneKit(REALM, 3000);
-const { peer, request, answer } = kit;
+const { peer, request } = kit;
 const PASSWORDS: Record<string, string> = { mallory: 'pw-mallory-1', norma: 'pw-norma-22' };
 
 let daemon: Daemon;
-let pbx: Peer;
+let pbx: ScriptedCallPbx;
 let dir: string;
 let hook: Server;
 const alerts: Array<Record<string, unknown>> = [];
-let pbxInvites = 0;
 
 before(async () => {
   hook = createServer((req, res) => {
@@ -43,42 +41,13 @@ before(async () => {
   await new Promise<void>((r) => hook.listen(0, '127.0.0.1', () => r()));
   const hookPort = (hook.address() as { port: number }).port;
 
-  pbx = await peer(PBX_IP);
-  pbx.sock.on('message', (b, rinfo) => {
-    const m = b.toString('latin1');
-    if (m.startsWith('SIP/2.0') || m.startsWith('ACK')) return;
-    const method = m.split(' ', 1)[0] ?? '';
-    if (method === 'INVITE') pbxInvites++;
-    const lines = [
-      // Every call is refused by the "PBX" right away (busy): the attempts are what the rules look at.
-      method === 'INVITE' ? 'SIP/2.0 486 Busy Here' : 'SIP/2.0 200 OK',
-      ...m.split('\r\n').filter((l) => /^via\s*:/i.test(l)),
-      `From: ${header(m, 'From')[0]}`,
-      `To: ${header(m, 'To')[0]};tag=pbx1`,
-      `Call-ID: ${header(m, 'Call-ID')[0]}`,
-      `CSeq: ${header(m, 'CSeq')[0]}`,
-      'Content-Length: 0',
-      '',
-      '',
-    ];
-    pbx.sock.send(Buffer.from(lines.join('\r\n')), rinfo.port, rinfo.address);
-  });
+  // Every call is refused by the "PBX" right away (busy): the attempts are what the rules look at.
+  pbx = scriptCallPbx(await peer(PBX_IP), 'busy');
   dir = mkdtempSync(join(tmpdir(), 'palisade-geo-'));
   mkdirSync(join(dir, 'data'));
   await buildTestMmdb(join(dir, 'data'), { name: 'countries.mmdb' });
   writeFileSync(join(dir, 'hook-token'), 'Bearer s3cret-hook-token\n');
-  writeUsersFile(
-    join(dir, 'data', 'users.yaml'),
-    Object.entries(PASSWORDS).map(([user, pw]) => ({
-      user,
-      realm: REALM,
-      ha1: computeAllHa1(user, REALM, pw),
-      groups: [],
-      aliases: [],
-      disabled: false,
-      allowMd5: false,
-    })),
-  );
+  writeDigestUsers(join(dir, 'data', 'users.yaml'), REALM, PASSWORDS);
   writeFileSync(
     join(dir, 'palisade.yaml'),
     `
@@ -87,7 +56,7 @@ listeners:
   - { id: pub, transport: udp, address: ${PUBLIC_IP}, port: 0 }
 pbx:
   listen: { transport: udp, address: ${INSIDE_IP}, port: 0 }
-  targets: [{ name: pbx1, host: ${PBX_IP}, port: ${pbx.port} }]
+  targets: [{ name: pbx1, host: ${PBX_IP}, port: ${pbx.peer.port} }]
 auth: { realm: ${REALM} }
 security:
   flood: { enabled: false }
@@ -120,33 +89,21 @@ alerts:
 
 after(async () => {
   await daemon?.stop();
-  pbx?.sock.close();
+  pbx?.peer.sock.close();
   await new Promise<void>((r) => hook.close(() => r()));
   if (dir) rmSync(dir, { recursive: true, force: true });
 });
 
-const status = (m: string): number => Number(m.split(' ')[1]);
+const status = statusOf;
 
-/** INVITE with digest (when challenged): the first non-100 answer to the authenticated INVITE, or the refusal. */
+/** INVITE with digest (when challenged): the final answer to the authenticated INVITE, or the refusal. */
 async function call(p: Peer, user: string, dial: string): Promise<string> {
-  const first = request(p, 'INVITE', { user, dial });
-  p.send(first.text);
-  const reply = await p.next((m) => m.startsWith('SIP/2.0') && m.includes(first.callId) && !m.startsWith('SIP/2.0 100'));
-  if (status(reply) !== 407) return reply;
-  const auth = answer(header(reply, 'Proxy-Authenticate')[0] ?? '', {
-    user,
-    password: PASSWORDS[user] as string,
-    method: 'INVITE',
-    uri: first.uri,
-    alg: 'SHA-256',
-  });
-  p.send(request(p, 'INVITE', { user, dial, auth, callId: first.callId }).text);
-  return p.next((m) => m.startsWith('SIP/2.0') && m.includes(first.callId) && status(m) >= 200 && status(m) !== 407);
+  return (await inviteWithDigest(kit, p, user, PASSWORDS[user] as string, dial)).final;
 }
 
 test('a source in a denied country gets 403 before authentication: no challenge, nothing reaches the PBX', async () => {
   const de = await peer('127.0.0.2'); // DE in the test database, denied on listener "pub"
-  const before = pbxInvites;
+  const before = pbx.invites;
   const first = request(de, 'INVITE', { user: 'mallory', dial: '+33123456789' });
   de.send(first.text);
   const reply = await de.next((m) => m.startsWith('SIP/2.0') && m.includes(first.callId) && !m.startsWith('SIP/2.0 100'));
@@ -161,7 +118,7 @@ test('a source in a denied country gets 403 before authentication: no challenge,
   const c2 = request(cu, 'INVITE', { user: 'mallory', dial: '+33123456789' });
   cu.send(c2.text);
   assert.equal(status(await cu.next((m) => m.startsWith('SIP/2.0') && m.includes(c2.callId) && !m.startsWith('SIP/2.0 100'))), 403);
-  assert.equal(pbxInvites, before);
+  assert.equal(pbx.invites, before);
   // A source in an allowed country (127.0.0.1/8 rest → FR) is challenged as usual.
   const fr = await peer('127.0.0.31');
   const c3 = request(fr, 'INVITE', { user: 'mallory', dial: '+33123456789' });
