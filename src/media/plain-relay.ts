@@ -298,6 +298,40 @@ export class PlainRelay implements MediaRelay {
     s.rtcp.set(connect && !mux ? address : '', connect && !mux ? rtcpPort : 0);
   }
 
+  /**
+   * The checks every packet from a side with a signalled endpoint passes (the PBX side of every relay, both sides of
+   * a plain one): counted in, from that endpoint only, a whole RTP/RTCP header (RTCP only on an RTCP socket), a
+   * negotiated payload type. Returns the packet kind, or -1 when it was dropped (and counted).
+   */
+  protected admit(from: RelaySideState, onRtcpSocket: boolean, msg: Buffer, rinfo: RemoteInfo): number {
+    const c = from.counters;
+    c.packetsIn++;
+    c.bytesIn += msg.length;
+    if (!from.hasRemote) {
+      c.dropNoRemote++;
+      return -1;
+    }
+    if (onRtcpSocket) {
+      if (from.mux || rinfo.port !== from.remoteRtcpPort || rinfo.address !== from.remoteAddress) {
+        c.dropUnexpectedSource++;
+        return -1;
+      }
+    } else if (rinfo.port !== from.remoteRtpPort || rinfo.address !== from.remoteAddress) {
+      c.dropUnexpectedSource++;
+      return -1;
+    }
+    const kind = classifyPacket(msg);
+    if (kind === PACKET_MALFORMED || (onRtcpSocket && kind !== PACKET_RTCP)) {
+      c.dropMalformed++;
+      return -1;
+    }
+    if (kind !== PACKET_RTCP && from.payloadTypeAllowed[(msg[1] as number) & 0x7f] === 0) {
+      c.dropPayloadType++;
+      return -1;
+    }
+    return kind;
+  }
+
   /** The hot path. `from` is the side the packet came from, `to` the side it goes to. */
   protected onPacket(from: RelaySideState, to: RelaySideState, onRtcpSocket: boolean, msg: Buffer, rinfo: RemoteInfo): void {
     if (this.idle) {
@@ -305,30 +339,8 @@ export class PlainRelay implements MediaRelay {
       return;
     }
     const c = from.counters;
-    c.packetsIn++;
-    c.bytesIn += msg.length;
-    if (!from.hasRemote) {
-      c.dropNoRemote++;
-      return;
-    }
-    if (onRtcpSocket) {
-      if (from.mux || rinfo.port !== from.remoteRtcpPort || rinfo.address !== from.remoteAddress) {
-        c.dropUnexpectedSource++;
-        return;
-      }
-    } else if (rinfo.port !== from.remoteRtpPort || rinfo.address !== from.remoteAddress) {
-      c.dropUnexpectedSource++;
-      return;
-    }
-    const kind = classifyPacket(msg);
-    if (kind === PACKET_MALFORMED || (onRtcpSocket && kind !== PACKET_RTCP)) {
-      c.dropMalformed++;
-      return;
-    }
-    if (kind !== PACKET_RTCP && from.payloadTypeAllowed[(msg[1] as number) & 0x7f] === 0) {
-      c.dropPayloadType++;
-      return;
-    }
+    const kind = this.admit(from, onRtcpSocket, msg, rinfo);
+    if (kind < 0) return;
     if (!from.limiter.take()) {
       c.dropRateLimited++;
       return;

@@ -39,7 +39,8 @@ import {
   type RelayBindError,
   type RelaySideState,
 } from './plain-relay.ts';
-import { classifyPacket, type MediaEndpoint, type MediaSide, PACKET_MALFORMED, PACKET_RTCP } from './relay.ts';
+import type { MediaEndpoint, MediaSide } from './relay.ts';
+import { PACKET_RTCP } from './relay.ts';
 import { contextFor, nextTxBuffer, SecureSide, sameKey } from './secure-side.ts';
 import type { DtlsProvider, PublicSecurity, SecureCounters, SecurityErrorCode } from './secure-types.ts';
 import { createSrtpContext, type SrtpContext, SrtpError } from './srtp/index.ts';
@@ -614,31 +615,9 @@ export class SecureRelay extends PlainRelay {
     const from = this.pbx;
     const s = this.sec;
     const c = from.counters;
-    c.packetsIn++;
-    c.bytesIn += msg.length;
-    if (!from.hasRemote) {
-      c.dropNoRemote++;
-      return;
-    }
-    if (onRtcpSocket) {
-      if (from.mux || rinfo.port !== from.remoteRtcpPort || rinfo.address !== from.remoteAddress) {
-        c.dropUnexpectedSource++;
-        return;
-      }
-    } else if (rinfo.port !== from.remoteRtpPort || rinfo.address !== from.remoteAddress) {
-      c.dropUnexpectedSource++;
-      return;
-    }
-    const kind = classifyPacket(msg);
-    if (kind === PACKET_MALFORMED || (onRtcpSocket && kind !== PACKET_RTCP)) {
-      c.dropMalformed++;
-      return;
-    }
+    const kind = this.admit(from, onRtcpSocket, msg, rinfo);
+    if (kind < 0) return;
     const isRtcp = kind === PACKET_RTCP;
-    if (!isRtcp && from.payloadTypeAllowed[(msg[1] as number) & 0x7f] === 0) {
-      c.dropPayloadType++;
-      return;
-    }
     if (!from.limiter.take()) {
       c.dropRateLimited++;
       return;
