@@ -123,6 +123,7 @@ export async function startDaemon(opts: { configPath: string; logger?: Logger; i
     pbxAdvertise: pbxMediaAddress,
     plainAllowedFrom: { has: (a) => plainAllowed.has(a) },
     inactivityTimeoutMs: mediaPolicy.inactivityTimeout,
+    offerPolicy: () => policy.media,
     clock,
   });
 

@@ -246,6 +246,14 @@ export const policySchema = z.strictObject({
       inactivityTimeout: durationSchema.prefault('60s'),
       /** Clients (by signalling source address) that may use plain RTP; everyone else must offer SRTP or gets 488. */
       plainAllowedFrom: z.array(cidr).default([]),
+      /** Codec allow-list by encoding name (case-insensitive: PCMU, PCMA, G722, opus, telephone-event, …); other codecs
+       *  are removed from offers, and an offer left with none gets 488. Absent: every codec passes. */
+      codecs: z
+        .array(z.string().regex(/^[A-Za-z0-9._-]{1,32}$/))
+        .min(1)
+        .optional(),
+      /** Video sections in offers: relayed (pass) or disabled with port 0 (refuse). */
+      video: z.enum(['pass', 'refuse']).default('pass'),
     })
     .prefault({}),
   /** Who may place calls and register, and how Palisade proves it (RFC 3261 §22, RFC 7616, RFC 8760). */

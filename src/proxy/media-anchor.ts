@@ -37,6 +37,7 @@ import {
   mediaEndpointOf,
   mediaSecurityOf,
   offerDtlsRole,
+  filterCodecs,
   parseSdp,
   type RelayTarget,
   rewriteForRelay,
@@ -64,6 +65,8 @@ export interface MediaAnchorOptions {
    * for everyone else (488). Undefined: plain RTP is accepted from every client (SRTP is still terminated when offered).
    */
   readonly plainAllowedFrom?: AddressMatcher;
+  /** media.codecs and media.video, read per offer (a reload applies to the next offer). */
+  readonly offerPolicy?: () => { readonly codecs?: readonly string[] | undefined; readonly video: 'pass' | 'refuse' };
   /** media.inactivityTimeout in ms; 0 or undefined: no inactivity check. */
   readonly inactivityTimeoutMs?: number;
   /** How often the inactivity check runs; default a quarter of the timeout, at most 5 s. */
@@ -335,10 +338,20 @@ export function createMediaAnchor(control: MediaControl, opts: MediaAnchorOption
     const parsed = parseSdp(body);
     if (!parsed.ok) return refuse(400, 'Bad SDP');
     if (!cm || !handle) return refuse(503, 'No Media Ports');
-    const sdp = parsed.value;
+    let sdp = parsed.value;
     if (sdp.media.length > handle.mediaCount) return refuse(488, 'Too Many Media Streams');
     const to: Side = from === 'public' ? 'pbx' : 'public';
     const offering = cm.offerFrom === undefined || cm.offerFrom === from;
+    if (offering && opts.offerPolicy) {
+      // Policy shapes offers only: an answer can hold no more than the (filtered) offer it answers (RFC 3264 §6).
+      const p = opts.offerPolicy();
+      if (p.video === 'refuse') sdp = withoutVideo(sdp);
+      if (p.codecs !== undefined) {
+        const f = filterCodecs(sdp, p.codecs);
+        if (f.removedAll) return refuse(488, 'No Common Codec');
+        sdp = f.sdp;
+      }
+    }
 
     const refused =
       from === 'public' ? (offering ? clientOffer(call, cm, sdp) : clientAnswer(cm, sdp)) : offering ? pbxOffer(call, cm, sdp) : undefined;
@@ -521,5 +534,24 @@ function startTimer(clock: Clock, everyMs: number, fn: () => void): TimerHandle 
       stopped = true;
       current?.cancel();
     },
+  };
+}
+
+/** Video sections disabled as RFC 3264 §6 rejects a stream: port 0, one format kept, no payload-type attributes. */
+function withoutVideo(sdp: Sdp): Sdp {
+  if (!sdp.media.some((m) => m.type === 'video' && m.port !== 0)) return sdp;
+  return {
+    ...sdp,
+    media: sdp.media.map((m) =>
+      m.type === 'video' && m.port !== 0
+        ? {
+            ...m,
+            port: 0,
+            portCount: undefined,
+            formats: m.formats.slice(0, 1),
+            attributes: m.attributes.filter((a) => !['rtpmap', 'fmtp', 'rtcp-fb'].includes(a.name.toLowerCase())),
+          }
+        : m,
+    ),
   };
 }
