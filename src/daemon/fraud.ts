@@ -289,15 +289,17 @@ export async function createGeoGate(policy: Policy, dataDir: string, logger: Log
   await open(policy);
 
   const countryOf = (address: string): string | undefined => reader?.countryOf(address);
-  const hasRules = (): boolean => {
-    const g = p.fraud.geo;
+  /** Whether any geo rule is set: decided once per policy, not per request. */
+  const rulesIn = (q: Policy): boolean => {
+    const g = q.fraud.geo;
     return g.allow !== undefined || g.deny.length > 0 || Object.keys(g.listeners).length > 0;
   };
+  let active = rulesIn(policy);
 
   const stage: Stage = {
     name: 'geo',
     run(ctx: StageContext): Verdict {
-      if (ctx.side !== 'public' || !hasRules()) return CONTINUE;
+      if (ctx.side !== 'public' || !active) return CONTINUE;
       const m = ctx.msg.method;
       if (m === 'ACK' || m === 'CANCEL') return CONTINUE;
       const to = ctx.msg.to();
@@ -326,6 +328,7 @@ export async function createGeoGate(policy: Policy, dataDir: string, logger: Log
     counters,
     async reconfigure(next: Policy): Promise<void> {
       p = next;
+      active = rulesIn(next);
       await open(next);
     },
     close(): void {

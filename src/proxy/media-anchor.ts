@@ -28,6 +28,7 @@ import {
   applySecureParams,
   applySessionIce,
   attributeValues,
+  filterCodecs,
   findAttribute,
   hasRtcpMux,
   iceCredentials,
@@ -37,9 +38,9 @@ import {
   mediaEndpointOf,
   mediaSecurityOf,
   offerDtlsRole,
-  filterCodecs,
   parseSdp,
   type RelayTarget,
+  rejectedMedia,
   rewriteForRelay,
   type Sdp,
   type SecureMediaParams,
@@ -537,21 +538,8 @@ function startTimer(clock: Clock, everyMs: number, fn: () => void): TimerHandle 
   };
 }
 
-/** Video sections disabled as RFC 3264 §6 rejects a stream: port 0, one format kept, no payload-type attributes. */
+/** Video sections disabled as RFC 3264 §6 rejects a stream (rejectedMedia). */
 function withoutVideo(sdp: Sdp): Sdp {
   if (!sdp.media.some((m) => m.type === 'video' && m.port !== 0)) return sdp;
-  return {
-    ...sdp,
-    media: sdp.media.map((m) =>
-      m.type === 'video' && m.port !== 0
-        ? {
-            ...m,
-            port: 0,
-            portCount: undefined,
-            formats: m.formats.slice(0, 1),
-            attributes: m.attributes.filter((a) => !['rtpmap', 'fmtp', 'rtcp-fb'].includes(a.name.toLowerCase())),
-          }
-        : m,
-    ),
-  };
+  return { ...sdp, media: sdp.media.map((m) => (m.type === 'video' && m.port !== 0 ? rejectedMedia(m) : m)) };
 }

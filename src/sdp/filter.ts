@@ -31,6 +31,17 @@ function referencedPayloadTypes(fmtp: string | undefined): number[] {
   return [];
 }
 
+/** A stream rejected as RFC 3264 §6 says: the m= line stays with port 0 and one format, without payload-type attributes. */
+export function rejectedMedia(m: SdpMedia): SdpMedia {
+  return {
+    ...m,
+    port: 0,
+    portCount: undefined,
+    formats: m.formats.slice(0, 1),
+    attributes: m.attributes.filter((a) => !PT_ATTRS.includes(a.name.toLowerCase())),
+  };
+}
+
 function filterMedia(m: SdpMedia, allowed: ReadonlySet<string>): { media: SdpMedia; empty: boolean } {
   const maps = rtpmaps(m);
   const fmtpOf = fmtps(m);
@@ -52,19 +63,7 @@ function filterMedia(m: SdpMedia, allowed: ReadonlySet<string>): { media: SdpMed
     if (name !== undefined && !AUXILIARY_ENCODINGS.includes(name)) primaries++;
   }
   const empty = primaries === 0;
-  if (empty) {
-    // RFC 3264 §6: a rejected stream keeps its m= line with port 0 and at least one format.
-    return {
-      media: {
-        ...m,
-        port: 0,
-        portCount: undefined,
-        formats: m.formats.slice(0, 1),
-        attributes: m.attributes.filter((a) => !PT_ATTRS.includes(a.name.toLowerCase())),
-      },
-      empty: true,
-    };
-  }
+  if (empty) return { media: rejectedMedia(m), empty: true };
   const attributes: SdpAttribute[] = m.attributes.filter((a) => {
     if (!PT_ATTRS.includes(a.name.toLowerCase()) || a.value === undefined) return true;
     const pt = leadingPayloadType(a.value);

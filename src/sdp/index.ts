@@ -1,6 +1,6 @@
 /** SDP codec and rewrite functions (pure; imports only core). */
 export * from './attributes.ts';
-export { type FilterResult, filterCodecs } from './filter.ts';
+export { type FilterResult, filterCodecs, rejectedMedia } from './filter.ts';
 export { parseSdp } from './parse.ts';
 export { type RelayTarget, type RewriteOptions, rewriteForRelay } from './rewrite.ts';
 export {

@@ -219,17 +219,19 @@ export async function openKernelBans(o: KernelBansOptions): Promise<Result<Kerne
 
   /** The wanted changes as commands, given what is present (an element is replaced by delete + add). */
   const plan = (changes: typeof queue): Cmd[] => {
-    const sim = new Set(present);
+    // What this batch changes, over what is present (no copy of the whole set per batch: it may hold every ban).
+    const overlay = new Map<string, boolean>();
+    const isIn = (key: string): boolean => overlay.get(key) ?? present.has(key);
     const out: Cmd[] = [];
     for (const c of changes) {
       const key = `${c.set} ${c.element}`;
-      if (sim.has(key)) {
+      if (isIn(key)) {
         out.push({ cmd: `delete element inet ${o.table} ${c.set} { ${c.element} }`, key, add: false });
-        sim.delete(key);
+        overlay.set(key, false);
       }
       if (c.add) {
         out.push({ cmd: `add element inet ${o.table} ${c.set} { ${c.element}${c.timeout} }`, key, add: true });
-        sim.add(key);
+        overlay.set(key, true);
       }
     }
     return out;
