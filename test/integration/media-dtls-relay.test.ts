@@ -14,7 +14,6 @@ import { after, before, describe, it } from 'node:test';
 import { RtpPacket, SrtcpSession, SrtpSession } from 'werift-rtp';
 import { systemClock } from '../../src/core/clock.ts';
 import { silentLogger } from '../../src/core/log.ts';
-import type { SipTransport } from '../../src/core/net.ts';
 import { createMediaControl, type MediaControl } from '../../src/media/control.ts';
 import { createDtlsCertificate, createDtlsEndpoint, type DtlsConnected } from '../../src/media/dtls/index.ts';
 import { createDtlsProvider } from '../../src/media/dtls-provider.ts';
@@ -24,39 +23,9 @@ import type { Call } from '../../src/proxy/calls.ts';
 import { createMediaAnchor, type MediaAnchor } from '../../src/proxy/media-anchor.ts';
 import { attributeValues, findAttribute, parseSdp, type Sdp, setupOf } from '../../src/sdp/index.ts';
 import { bindPeer, type Peer, rtcpPacket, rtpPacket, sleep, testPortRange, until } from '../unit/media/helpers.ts';
+import { fakeCall } from './helpers/fake-call.ts';
 
 const CT = 'application/sdp';
-let seq = 0;
-
-function fakeCall(transport: SipTransport): Call {
-  const id = `d${++seq}`;
-  const leg = (side: 'public' | 'pbx') => ({
-    side,
-    callId: `${id}-${side}`,
-    flow: { transport: side === 'public' ? transport : ('udp' as const), address: '127.0.0.1', port: 5060 },
-    remoteTarget: undefined,
-    routeSet: [],
-    cseqOffset: 0,
-    lastCseq: 1,
-  });
-  return {
-    id,
-    createdAt: 0,
-    caller: 'public',
-    dialog: true,
-    method: 'INVITE',
-    fromTag: 'f',
-    toTag: undefined,
-    state: 'early',
-    legs: { public: leg('public'), pbx: leg('pbx') },
-    pbxName: undefined,
-    lastActivityAt: 0,
-    confirmedAt: undefined,
-    media: undefined,
-    identity: undefined,
-    trustedPeer: undefined,
-  };
-}
 
 function parsed(body: Buffer): Sdp {
   const r = parseSdp(body);

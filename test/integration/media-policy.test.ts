@@ -9,46 +9,15 @@ import { after, before, describe, it } from 'node:test';
 import { systemClock } from '../../src/core/clock.ts';
 import { silentLogger } from '../../src/core/log.ts';
 import { createMediaControl, type MediaControl } from '../../src/media/control.ts';
-import type { Call } from '../../src/proxy/calls.ts';
 import { createMediaAnchor, type MediaAnchor } from '../../src/proxy/media-anchor.ts';
 import { attributeValues, parseSdp, type Sdp } from '../../src/sdp/index.ts';
 import { testPortRange } from '../unit/media/helpers.ts';
 import { INSIDE_IP, type InProcessDaemon, PBX_IP, PUBLIC_IP, startInProcess, type TempDir, tempDir } from './helpers/daemon.ts';
+import { fakeCall } from './helpers/fake-call.ts';
 import { type UdpPeer, udpPeer } from './helpers/peers.ts';
 import { branch, request, sdp } from './helpers/sip-text.ts';
 
 const CT = 'application/sdp';
-let seq = 0;
-
-function fakeCall(): Call {
-  const id = `policy-${++seq}`;
-  const leg = (side: 'public' | 'pbx') => ({
-    side,
-    callId: `${id}-${side}`,
-    flow: { transport: 'udp' as const, address: '127.0.0.1', port: 5060 },
-    remoteTarget: undefined,
-    routeSet: [],
-    cseqOffset: 0,
-    lastCseq: 1,
-  });
-  return {
-    id,
-    createdAt: 0,
-    caller: 'public',
-    dialog: true,
-    method: 'INVITE',
-    fromTag: 'f',
-    toTag: undefined,
-    state: 'early',
-    legs: { public: leg('public'), pbx: leg('pbx') },
-    pbxName: undefined,
-    lastActivityAt: 0,
-    confirmedAt: undefined,
-    media: undefined,
-    identity: undefined,
-    trustedPeer: undefined,
-  };
-}
 
 /** Plain RTP (the client is plain-allowed here): audio PCMU, PCMA, G729, telephone-event; optional video. */
 function offer(video: boolean): Buffer {

@@ -11,7 +11,6 @@ import { after, before, describe, it } from 'node:test';
 import { RtpPacket, SrtpSession } from 'werift-rtp';
 import { ManualClock, systemClock } from '../../src/core/clock.ts';
 import { silentLogger } from '../../src/core/log.ts';
-import type { SipTransport } from '../../src/core/net.ts';
 import { createMediaControl, type MediaControl } from '../../src/media/control.ts';
 import { generateIceCredentials } from '../../src/media/ice-lite.ts';
 import { generateKeyMaterial, parseCryptoAttribute } from '../../src/media/srtp/index.ts';
@@ -20,40 +19,10 @@ import type { Call } from '../../src/proxy/calls.ts';
 import { createMediaAnchor, type MediaAnchor } from '../../src/proxy/media-anchor.ts';
 import { attributeValues, parseSdp, type Sdp } from '../../src/sdp/index.ts';
 import { bindPeer, type Peer, rtpPacket, sleep, testPortRange, until } from '../unit/media/helpers.ts';
+import { fakeCall } from './helpers/fake-call.ts';
 
 const ATTACKER = '127.0.0.9';
 const CT = 'application/sdp';
-let callSeq = 0;
-
-function fakeCall(transport: SipTransport, address = '127.0.0.1'): Call {
-  const id = `c${++callSeq}`;
-  const leg = (side: 'public' | 'pbx') => ({
-    side,
-    callId: `${id}-${side}`,
-    flow: { transport: side === 'public' ? transport : ('udp' as const), address, port: 5060 },
-    remoteTarget: undefined,
-    routeSet: [],
-    cseqOffset: 0,
-    lastCseq: 1,
-  });
-  return {
-    id,
-    createdAt: 0,
-    caller: 'public',
-    dialog: true,
-    method: 'INVITE',
-    fromTag: 'f',
-    toTag: undefined,
-    state: 'early',
-    legs: { public: leg('public'), pbx: leg('pbx') },
-    pbxName: undefined,
-    lastActivityAt: 0,
-    confirmedAt: undefined,
-    media: undefined,
-    identity: undefined,
-    trustedPeer: undefined,
-  };
-}
 
 function sdesOffer(port: number, key: Buffer, salt: Buffer, extra = ''): Buffer {
   const inline = Buffer.concat([key, salt]).toString('base64');
