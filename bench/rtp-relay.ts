@@ -2,28 +2,31 @@
  * RTP relay benchmark: `node --import tsx bench/rtp-relay.ts [sessions...]` (default 1 100 1000).
  * Modes (BENCH_MODES, default `plain,srtp-rtp,rtp-srtp`): plain RTP both ways; SRTP from the phone decrypted to
  * RTP toward the PBX (SDES keys, AES_CM_128_HMAC_SHA1_80); RTP from the PBX encrypted toward the (latched) phone.
- * The load generator protects its SRTP with the project's own context (a fraction of its send cost).
  *
- * Three processes: this orchestrator, the relay (MediaControl as the proxy would drive it) and a load
- * generator. Every session has its own phone socket and PBX socket in the load generator, connected to the
- * session's relay ports, so the relay sees exactly what it would see in production: one symmetric RTP stream
- * each way per session, 172-byte packets (G.711, 20 ms).
+ * Three processes: this orchestrator, the relay (MediaControl as the proxy would drive it; BENCH_BARE=1 a bare
+ * node:dgram relay, BENCH_BARE=c a minimal C one, to read the figures against) and a load generator in C
+ * (bench/rtp-loadgen.c, SRTP by libsrtp2) that is never the bottleneck. Every session has its own phone socket and
+ * PBX socket in the load generator, connected to the session's relay ports, so the relay sees exactly what it would
+ * see in production: one symmetric RTP stream each way per session, 172-byte packets (G.711, 20 ms).
  *
  * Phases per session count:
  *   nominal   offered load 50 pps per stream each way (N × 100 pps), open loop
  *   saturated closed loop with a bounded in-flight window: the most the relay forwards
  *   latency   open loop at half the saturated rate; one-way time through the relay (send → receive)
  * CPU µs/pkt is the relay process's user+system CPU over the phase divided by the packets it relayed.
- * "added" latency subtracts a direct loopback baseline measured by the same load generator.
- * The run is bounded: phases are BENCH_PHASE_MS (default 1500) and the whole run is killed after 60 s.
+ * One-way latency is the kernel's receive stamp at the generator's socket minus the send time in the packet;
+ * "added" subtracts a direct loopback baseline at the same rate over as many streams, without the relay.
+ * The run is bounded: phases are BENCH_PHASE_MS (default 1500) and the whole run is killed after 150 s.
  */
-import { type ChildProcess, fork } from 'node:child_process';
+import { type ChildProcess, fork, spawn, spawnSync } from 'node:child_process';
 import { createSocket, type Socket } from 'node:dgram';
+import { mkdtempSync } from 'node:fs';
+import { cpus, tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { systemClock } from '../src/core/clock.ts';
 import { silentLogger } from '../src/core/log.ts';
 import { createMediaControl, type MediaSessionHandle } from '../src/media/index.ts';
-import { createSrtpContext, type SrtpContext } from '../src/media/srtp/index.ts';
 
 type Mode = 'plain' | 'srtp-rtp' | 'rtp-srtp';
 const MODES: Mode[] = (process.env.BENCH_MODES ?? 'plain,srtp-rtp,rtp-srtp')
@@ -97,7 +100,9 @@ class Child {
   constructor(role: string) {
     // BENCH_PROFILE_DIR: a V8 CPU profile of the relay process (inspect hot spots with DevTools or speedscope).
     const prof = role === 'relay' && process.env.BENCH_PROFILE_DIR ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROFILE_DIR}`] : [];
-    this.proc = fork(fileURLToPath(import.meta.url), [role], { execArgv: ['--import', 'tsx', ...prof], stdio: 'inherit' });
+    // BENCH_RELAY_FLAGS: extra node flags for the relay process (e.g. GC tuning experiments).
+    const extra = role === 'relay' ? (process.env.BENCH_RELAY_FLAGS ?? '').split(' ').filter(Boolean) : [];
+    this.proc = fork(fileURLToPath(import.meta.url), [role], { execArgv: ['--import', 'tsx', ...prof, ...extra], stdio: 'inherit' });
     this.proc.on('message', (r: Reply) => {
       this.waiting.get(r.id)?.(r);
       this.waiting.delete(r.id);
@@ -182,8 +187,55 @@ function bareRelayMain(): void {
   });
 }
 
+/**
+ * BENCH_BARE=c: the same floor in C (bench/c-relay.c, built here) — what the kernel alone costs per relayed packet
+ * on this machine, to read the Node figures against. The CPU is the C process's, reported by itself.
+ */
+function cRelayMain(): void {
+  const dir = mkdtempSync(join(tmpdir(), 'palisade-c-relay-'));
+  const bin = join(dir, 'c-relay');
+  const built = spawnSync('gcc', ['-O2', '-o', bin, fileURLToPath(new URL('./c-relay.c', import.meta.url))], { encoding: 'utf8' });
+  if (built.status !== 0) throw new Error(`gcc: ${built.stderr}`);
+  const lines = new LineChannel(spawn(bin, [], { stdio: ['pipe', 'pipe', 'inherit'] }));
+  let n = 0;
+  serve({
+    async alloc(args) {
+      n = (args as { n: number }).n;
+      const ports = (await lines.command(`alloc ${n} ${PORT_MIN}`)).split(' ').slice(1).map(Number);
+      return Array.from({ length: n }, (_, i) => ({ pub: ports[2 * i], pbx: ports[2 * i + 1] }));
+    },
+    async update(args) {
+      await lines.command(`update ${(args as Endpoints[]).map((e) => `${e.phone} ${e.pbx}`).join(' ')}`);
+      return true;
+    },
+    async snapshot() {
+      const [, cpu, relayed] = (await lines.command('snapshot')).split(' ').map(Number);
+      return { cpuUs: cpu ?? 0, relayed: relayed ?? 0, dropped: 0 } satisfies RelaySnapshot;
+    },
+    async releaseAll() {
+      await lines.command('release');
+      return true;
+    },
+  });
+}
+
+/**
+ * With a spinning load generator on a 2-core machine, the scheduler sometimes put the relay on the generator's core:
+ * the relay then waited a time slice, and p99 latency measured the scheduler (milliseconds, even for the C relay).
+ * So the relay (every thread, and what it spawns) runs on CPU 0 and the generator on CPU 1 when taskset exists.
+ */
+const RELAY_CPU = '0';
+const LOAD_CPU = '1';
+function pin(pid: number, cpu: string): void {
+  if (cpus().length < 2) return;
+  const r = spawnSync('taskset', ['-a', '-p', '-c', cpu, String(pid)], { stdio: 'ignore' });
+  if (r.status !== 0) process.stderr.write(`bench: taskset unavailable, processes not pinned (latency figures include scheduling)\n`);
+}
+
 function relayMain(): void {
+  pin(process.pid, RELAY_CPU);
   if (process.env.BENCH_BARE === '1') return bareRelayMain();
+  if (process.env.BENCH_BARE === 'c') return cRelayMain();
   const control = createMediaControl({
     publicAddress: '127.0.0.1',
     pbxAddress: '127.0.0.1',
@@ -253,184 +305,110 @@ function relayMain(): void {
 
 // ------------------------------------------------------------------------------------------- load generator
 
-function loadMain(): void {
-  let sockets: Socket[] = []; // per session: [phone, pbx]
-  /** The sockets that send in this mode (all, phones only, or PBXs only). */
-  let senders: Socket[] = [];
-  let mode: Mode = 'plain';
-  /** SSRC per sending socket (distinct streams for the SRTP context). */
-  const ssrcOf = new Map<Socket, number>();
-  const phones = new Set<Socket>();
-  let srtp: SrtpContext | undefined;
-  let received = 0;
-  let collect = false;
-  const LAT_MAX = 400_000;
-  const lat = new Float64Array(LAT_MAX);
-  let latN = 0;
+/**
+ * The load generator is C (bench/rtp-loadgen.c, built here with gcc against libsrtp2 — both installed by
+ * scripts/install-test-tools.sh), so that it is never the bottleneck: the Node generator it replaced ran at 100 % of
+ * its core while the relay still idled, and the relay then paid for waking it on every packet. One reply line per
+ * command over stdin/stdout.
+ */
+/** A child process answering one line per command over stdin/stdout. */
+class LineChannel {
+  private buffered = '';
+  private readonly lines: string[] = [];
+  private wake: (() => void) | undefined;
 
-  // The send time travels in the RTP timestamp field (µs, mod 2^32): SRTP leaves the header in clear.
-  const nowUs = (): number => Math.floor(performance.now() * 1000) >>> 0;
-  const onMessage = (msg: Buffer): void => {
-    received++;
-    if (collect && latN < LAT_MAX && msg.length >= 12) lat[latN++] = ((nowUs() - msg.readUInt32BE(4)) >>> 0) / 1000;
-  };
-
-  /** Next sequence number per sending socket: SRTP refuses a repeated index (replay). */
-  const seqOf = new Map<Socket, number>();
-  function packet(s: Socket): Buffer {
-    const seq = seqOf.get(s) ?? 0;
-    seqOf.set(s, seq + 1);
-    const b = Buffer.allocUnsafe(PACKET_BYTES);
-    b[0] = 0x80;
-    b[1] = 0;
-    b.writeUInt16BE(seq & 0xffff, 2);
-    b.writeUInt32BE(nowUs(), 4);
-    b.writeUInt32BE(ssrcOf.get(s) ?? 0x0badcafe, 8);
-    if (srtp === undefined || !phones.has(s)) return b;
-    const out = Buffer.allocUnsafe(PACKET_BYTES + 16);
-    const n = srtp.protect(b, out);
-    return n > 0 ? out.subarray(0, n) : b;
-  }
-
-  function bindConnected(remotePort: number): Promise<Socket> {
-    return new Promise((resolve, reject) => {
-      const s = createSocket('udp4');
-      s.on('error', () => {});
-      s.on('message', onMessage);
-      s.bind(0, '127.0.0.1', () => {
-        s.connect(remotePort, '127.0.0.1', (e?: Error) => (e ? reject(e) : resolve(s)));
-      });
-    });
-  }
-
-  function percentile(p: number): number {
-    if (latN === 0) return Number.NaN;
-    const sorted = lat.subarray(0, latN).sort();
-    return sorted[Math.min(latN - 1, Math.floor((p / 100) * latN))] as number;
-  }
-
-  /** mode 'rate': open loop at `rate` pps; 'sat': closed loop, at most `window` packets in flight. */
-  function run(mode: 'rate' | 'sat', rate: number, ms: number, withLatency: boolean, pool: Socket[]): Promise<RunResult> {
-    return new Promise((resolve) => {
-      const cpu0 = process.cpuUsage();
-      const t0 = performance.now();
-      const r0 = received;
-      let sent = 0;
-      let next = 0;
-      let settled = 0;
-      // Closed loop: a packet sent more than LOSS_MS ago has either arrived or is lost, so losses never
-      // close the window for good. Ring of (time, packets sent by then) per tick.
-      const LOSS_MS = 30;
-      const RING = 8192;
-      const ringT = new Float64Array(RING);
-      const ringSent = new Float64Array(RING);
-      let ringHead = 0;
-      let ringLen = 0;
-      const WINDOW = Number(process.env.BENCH_WINDOW ?? 1024);
-      collect = withLatency;
-      latN = 0;
-      const tick = (): void => {
-        const now = performance.now();
-        const elapsed = now - t0;
-        if (elapsed >= ms) {
-          collect = false;
-          // let in-flight packets land before counting
-          setTimeout(() => {
-            const c = process.cpuUsage(cpu0);
-            resolve({
-              sent,
-              received: received - r0,
-              ms: elapsed,
-              cpuUs: c.user + c.system,
-              p50: percentile(50),
-              p99: percentile(99),
-            });
-          }, 50);
-          return;
-        }
-        let budget: number;
-        if (mode === 'rate') {
-          budget = Math.floor((rate * elapsed) / 1000) - sent;
-        } else {
-          while (ringLen > 0 && (ringT[ringHead] as number) < now - LOSS_MS) {
-            settled = ringSent[ringHead] as number;
-            ringHead = (ringHead + 1) % RING;
-            ringLen--;
-          }
-          const done = Math.max(received - r0, settled);
-          budget = WINDOW - (sent - done);
-        }
-        if (budget > 256) budget = 256;
-        for (let i = 0; i < budget; i++) {
-          const s = pool[next] as Socket;
-          next = next + 1 === pool.length ? 0 : next + 1;
-          s.send(packet(s));
-          sent++;
-        }
-        if (mode === 'sat' && budget > 0 && ringLen < RING) {
-          ringT[(ringHead + ringLen) % RING] = now;
-          ringSent[(ringHead + ringLen) % RING] = sent;
-          ringLen++;
-        }
-        if (mode === 'rate') setTimeout(tick, 1);
-        else setImmediate(tick);
-      };
-      tick();
-    });
-  }
-
-  serve({
-    async open(args) {
-      const { legs, mode: m } = args as { legs: LegPorts[]; mode: Mode };
-      mode = m;
-      sockets = [];
-      senders = [];
-      phones.clear();
-      ssrcOf.clear();
-      seqOf.clear();
-      srtp = mode === 'plain' ? undefined : createSrtpContext({ profile: PROFILE, ...PHONE_KEY, maxStreams: 4096 });
-      const eps: Endpoints[] = [];
-      for (const l of legs) {
-        const phone = await bindConnected(l.pub);
-        const pbx = await bindConnected(l.pbx);
-        sockets.push(phone, pbx);
-        phones.add(phone);
-        ssrcOf.set(phone, 0x10000 + ssrcOf.size);
-        ssrcOf.set(pbx, 0x10000 + ssrcOf.size);
-        if (mode !== 'rtp-srtp') senders.push(phone);
-        if (mode !== 'srtp-rtp') senders.push(pbx);
-        eps.push({ phone: phone.address().port, pbx: pbx.address().port });
+  constructor(readonly proc: ChildProcess) {
+    proc.stdout?.setEncoding('utf8');
+    proc.stdout?.on('data', (d: string) => {
+      this.buffered += d;
+      for (let i = this.buffered.indexOf('\n'); i >= 0; i = this.buffered.indexOf('\n')) {
+        this.lines.push(this.buffered.slice(0, i));
+        this.buffered = this.buffered.slice(i + 1);
       }
-      return eps;
-    },
-    async latch() {
-      // One authenticated packet per phone: the relay learns where to send the PBX's media.
-      for (const s of phones) s.send(packet(s));
-      await new Promise((r) => setTimeout(r, 100));
-      return true;
-    },
-    async run(args) {
-      const a = args as { mode: 'rate' | 'sat'; rate: number; ms: number; latency: boolean };
-      return run(a.mode, a.rate, a.ms, a.latency, senders);
-    },
-    async baseline(args) {
-      // Direct loopback A → B without the relay: what the load generator and kernel add by themselves.
-      const rate = args as number;
-      const b = createSocket('udp4');
-      await new Promise<void>((r) => b.bind(0, '127.0.0.1', () => r()));
-      b.on('message', onMessage);
-      const a = await bindConnected(b.address().port);
-      const r = await run('rate', rate, 500, true, [a]);
-      await Promise.all([a, b].map((s) => new Promise<void>((res) => s.close(() => res()))));
-      return r;
-    },
-    async closeAll() {
-      await Promise.all(sockets.map((s) => new Promise<void>((res) => s.close(() => res()))));
-      sockets = [];
-      senders = [];
-      return true;
-    },
-  });
+      this.wake?.();
+    });
+  }
+
+  async command(line: string): Promise<string> {
+    this.proc.stdin?.write(`${line}\n`);
+    while (this.lines.length === 0) {
+      if (this.proc.exitCode !== null) throw new Error(`${this.proc.spawnfile} exited (${this.proc.exitCode})`);
+      await new Promise<void>((r) => {
+        this.wake = r;
+        setTimeout(r, 200);
+      });
+    }
+    const reply = this.lines.shift() as string;
+    if (reply.startsWith('error')) throw new Error(`${this.proc.spawnfile}: ${reply}`);
+    return reply;
+  }
+
+  kill(): void {
+    this.proc.stdin?.end();
+    if (this.proc.exitCode === null) this.proc.kill('SIGKILL');
+  }
+}
+
+class LoadGen {
+  private readonly ch: LineChannel;
+
+  constructor(binary: string) {
+    this.ch = new LineChannel(spawn(binary, [], { stdio: ['pipe', 'pipe', 'inherit'] }));
+    if (this.ch.proc.pid !== undefined) pin(this.ch.proc.pid, LOAD_CPU);
+  }
+
+  private command(line: string): Promise<string> {
+    return this.ch.command(line);
+  }
+
+  async open(legs: LegPorts[], mode: Mode): Promise<Endpoints[]> {
+    const reply = await this.command(`open ${mode} ${legs.length} ${legs.map((l) => `${l.pub} ${l.pbx}`).join(' ')}`);
+    const ports = reply.split(' ').slice(1).map(Number);
+    return legs.map((_, i) => ({ phone: ports[2 * i] as number, pbx: ports[2 * i + 1] as number }));
+  }
+
+  async latch(): Promise<void> {
+    await this.command('latch');
+  }
+
+  private static result(reply: string): RunResult {
+    const [, sent, received, ms, cpuUs, p50, p99] = reply.split(' ').map(Number) as number[];
+    const lat = (x: number | undefined): number => (x === undefined || x < 0 ? Number.NaN : x);
+    return { sent: sent ?? 0, received: received ?? 0, ms: ms ?? 0, cpuUs: cpuUs ?? 0, p50: lat(p50), p99: lat(p99) };
+  }
+
+  async run(mode: 'rate' | 'sat', rate: number, ms: number, latency: boolean): Promise<RunResult> {
+    return LoadGen.result(await this.command(`run ${mode} ${rate} ${ms} ${latency ? 1 : 0}`));
+  }
+
+  /** Direct loopback A → B without the relay, at the same rate over as many streams: what the load generator and
+   * kernel add by themselves. */
+  async baseline(rate: number, streams: number): Promise<RunResult> {
+    return LoadGen.result(await this.command(`baseline ${rate} ${streams}`));
+  }
+
+  async closeAll(): Promise<void> {
+    await this.command('close');
+  }
+
+  kill(): void {
+    this.ch.kill();
+  }
+}
+
+/** Compiles the load generator into a temp dir; one clear line when gcc or libsrtp2 is missing. */
+function buildLoadGen(): string {
+  const dir = mkdtempSync(join(tmpdir(), 'palisade-rtp-loadgen-'));
+  const out = join(dir, 'rtp-loadgen');
+  const src = fileURLToPath(new URL('./rtp-loadgen.c', import.meta.url));
+  const r = spawnSync('gcc', ['-O2', '-o', out, src, '-lsrtp2'], { encoding: 'utf8' });
+  if (r.status !== 0) {
+    console.error(
+      `bench: cannot build the load generator (needs gcc and libsrtp2-dev: bash scripts/install-test-tools.sh): ${r.error?.message ?? r.stderr.trim()}`,
+    );
+    process.exit(2);
+  }
+  return out;
 }
 
 // ------------------------------------------------------------------------------------------- orchestrator
@@ -442,7 +420,7 @@ async function orchestrate(): Promise<void> {
     .filter((n) => n > 0);
   const sessions = counts.length > 0 ? counts : [1, 100, 1000];
   const relay = new Child('relay');
-  const load = new Child('load');
+  const load = new LoadGen(buildLoadGen());
   const killer = setTimeout(() => {
     console.error(`bench: exceeded ${TOTAL_LIMIT_MS} ms, stopping`);
     relay.kill();
@@ -455,16 +433,16 @@ async function orchestrate(): Promise<void> {
       for (const n of sessions) {
         // A fresh relay process per size would be cleaner; one process keeps the run short.
         const legs = await relay.call<LegPorts[]>('alloc', { n, mode });
-        const eps = await load.call<Endpoints[]>('open', { legs, mode });
+        const eps = await load.open(legs, mode);
         await relay.call('update', eps);
-        if (mode !== 'plain') await load.call('latch');
+        if (mode !== 'plain') await load.latch();
         // Offered: 50 pps per stream; plain has two streams per session, the SRTP modes one direction.
         const offered = mode === 'plain' ? n * 100 : n * 50;
-        await load.call('run', { mode: 'rate', rate: offered, ms: 200, latency: false }); // warm-up (JIT, caches)
+        await load.run('rate', offered, 200, false); // warm-up (JIT, caches)
 
         const phase = async (mode: 'rate' | 'sat', rate: number, latency: boolean) => {
           const s0 = await relay.call<RelaySnapshot>('snapshot');
-          const r = await load.call<RunResult>('run', { mode, rate, ms: PHASE_MS, latency });
+          const r = await load.run(mode, rate, PHASE_MS, latency);
           const s1 = await relay.call<RelaySnapshot>('snapshot');
           const relayed = s1.relayed - s0.relayed;
           return {
@@ -480,7 +458,7 @@ async function orchestrate(): Promise<void> {
         const sat = await phase('sat', 0, false);
         const half = Math.max(100, Math.floor(sat.relayedPps / 2));
         const latency = await phase('rate', half, true);
-        const base = await load.call<RunResult>('baseline', Math.min(half, 20_000));
+        const base = await load.baseline(half, mode === 'plain' ? 2 * n : n);
         const f = (x: number, d = 0): string => (Number.isFinite(x) ? x.toFixed(d) : '-');
         rows.push([
           mode,
@@ -496,7 +474,7 @@ async function orchestrate(): Promise<void> {
           `${f((latency.r.p50 - base.p50) * 1000)}/${f((latency.r.p99 - base.p99) * 1000)}`,
         ]);
         await relay.call('releaseAll');
-        await load.call('closeAll');
+        await load.closeAll();
         process.stderr.write(`bench: ${mode} ${n} sessions done\n`);
       }
   } finally {
@@ -528,9 +506,8 @@ async function orchestrate(): Promise<void> {
 }
 
 const role = process.argv[2];
-if (role === 'relay' || role === 'load') process.on('SIGTERM', () => process.exit(0));
+if (role === 'relay') process.on('SIGTERM', () => process.exit(0));
 if (role === 'relay') relayMain();
-else if (role === 'load') loadMain();
 else
   orchestrate().catch((e: unknown) => {
     console.error(e);
