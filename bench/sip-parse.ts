@@ -75,7 +75,13 @@ function readPalisade(buf: Buffer): void {
   const c = m.cseq();
   const id = m.callId();
   if (!v.ok || !f.ok || !t.ok || !c.ok || id === undefined) throw new Error('read failed');
-  sink += (m.method?.length ?? 0) + (v.value.branch?.length ?? 0) + (f.value.tag?.length ?? 0) + (t.value.tag?.length ?? 0) + id.length + c.value.seq;
+  sink +=
+    (m.method?.length ?? 0) +
+    (v.value.branch?.length ?? 0) +
+    (f.value.tag?.length ?? 0) +
+    (t.value.tag?.length ?? 0) +
+    id.length +
+    c.value.seq;
 }
 
 interface JssipMessage {
@@ -92,7 +98,13 @@ const jssipParser = require('jssip/lib/Parser.js') as { parseMessage(data: strin
 function readJssip(buf: Buffer): void {
   const m = jssipParser.parseMessage(buf.toString('utf8'), undefined);
   if (m === undefined) throw new Error('jssip parse failed');
-  sink += (m.method?.length ?? 0) + (m.via_branch?.length ?? 0) + (m.from_tag?.length ?? 0) + (m.to_tag?.length ?? 0) + (m.call_id?.length ?? 0) + (m.cseq ?? 0);
+  sink +=
+    (m.method?.length ?? 0) +
+    (m.via_branch?.length ?? 0) +
+    (m.from_tag?.length ?? 0) +
+    (m.to_tag?.length ?? 0) +
+    (m.call_id?.length ?? 0) +
+    (m.cseq ?? 0);
 }
 
 /**

@@ -162,7 +162,11 @@ test('three weeks of office hours, a normal day, a burst and a sequential run: e
   }
   assert.equal(auth.stats.anomalies, 0, 'no finding while learning');
   // Week 3, Monday: a normal day for both users.
-  for (const user of ['eve', 'norm']) assert.ok(officeDay(user, 21).every((s) => s === 200), user);
+  for (const user of ['eve', 'norm'])
+    assert.ok(
+      officeDay(user, 21).every((s) => s === 200),
+      user,
+    );
   assert.equal(auth.stats.anomalies, 0, 'a normal day raises nothing');
   // Week 3, Tuesday 10:00–10:59: eve's account places 30 calls (usual: 4 in that hour).
   const burst: number[] = [];
@@ -189,13 +193,10 @@ test('three weeks of office hours, a normal day, a burst and a sequential run: e
   const deadline = Date.now() + 3000;
   while (received.length < 2 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
   await new Promise((r) => setTimeout(r, 200));
-  assert.deepEqual(
-    received.map((a) => [a.rule, a.subject]).sort(),
-    [
-      ['fraud.baseline', 'user:eve'],
-      ['fraud.sequential', 'user:seq'],
-    ],
-  );
+  assert.deepEqual(received.map((a) => [a.rule, a.subject]).sort(), [
+    ['fraud.baseline', 'user:eve'],
+    ['fraud.sequential', 'user:seq'],
+  ]);
   assert.match(received.find((a) => a.rule === 'fraud.baseline')?.action ?? '', /blocked the caller for 3600 s/);
   // The audit log has the findings too, and eve's refusals say why.
   const events = readFileSync(join(dir, 'audit.log'), 'utf8')
@@ -224,7 +225,13 @@ fraud:
     join(dir, 'w.yaml'),
   );
   assert.ok(r.ok);
-  const a = createCallAuthorization(r.value, { logger: silentLogger, audit, wallNow: () => wall, banSource: () => {}, alerts: () => undefined });
+  const a = createCallAuthorization(r.value, {
+    logger: silentLogger,
+    audit,
+    wallNow: () => wall,
+    banSource: () => {},
+    alerts: () => undefined,
+  });
   const saved = auth;
   auth = a;
   try {

@@ -82,7 +82,10 @@ async function stopRig(r: Rig | undefined): Promise<void> {
 }
 
 /** One SIPp per user, all at once; returns per-user [answered at the UAC, refused with 403]. */
-async function loadFromAllUsers(rig: Rig, o: { calls: number; rate: number; holdMs: number }): Promise<Map<string, { answered: number; refused: number; r: SippResult }>> {
+async function loadFromAllUsers(
+  rig: Rig,
+  o: { calls: number; rate: number; holdMs: number },
+): Promise<Map<string, { answered: number; refused: number; r: SippResult }>> {
   const runs = await Promise.all(
     USERS.map(async (u) => {
       const work = join(rig.work, u.user);

@@ -219,13 +219,9 @@ describe('registration scenarios, no Palisade', () => {
   for (const tls of [false, true]) {
     test(`register then answer the PBX's call on the same ${tls ? 'TLS' : 'TCP'} connection`, T, async () => {
       const pbx = await startSippUas({ scenario: 'uas-originate.xml', transport: 't1', workDir: await dir('orig-uas') });
-      const server = tls
-        ? await startStunnel({ mode: 'server', connect: `127.0.0.1:${pbx.port}`, workDir: await dir('orig-srv') })
-        : null;
+      const server = tls ? await startStunnel({ mode: 'server', connect: `127.0.0.1:${pbx.port}`, workDir: await dir('orig-srv') }) : null;
       const client =
-        server !== null
-          ? await startStunnel({ mode: 'client', connect: server.acceptAddress, workDir: await dir('orig-cli') })
-          : null;
+        server !== null ? await startStunnel({ mode: 'client', connect: server.acceptAddress, workDir: await dir('orig-cli') }) : null;
       try {
         const phone = await runRegisterThenAnswer({
           remote: client?.acceptAddress ?? `127.0.0.1:${pbx.port}`,
@@ -354,8 +350,17 @@ describe('harness parsers and daemon plumbing', () => {
     assert.equal(rows[0]?.cpuMsPerCall, 0.25);
     assert.deepEqual(summarise(rows), { highestClean: 400, highestSustained: 200 });
     assert.deepEqual(summarise([]), { highestClean: null, highestSustained: null });
-    assert.equal(failureReasons({ FailedCall: 5, FailedTimeoutOnRecv: 3, FailedUnexpectedMessage: 2, FailedTcpClosed: 0 }), 'TimeoutOnRecv:3 UnexpectedMessage:2');
-    const table = formatTable(['rate', 'note'], [[200, 'ok'], [1600, 'failed']]);
+    assert.equal(
+      failureReasons({ FailedCall: 5, FailedTimeoutOnRecv: 3, FailedUnexpectedMessage: 2, FailedTcpClosed: 0 }),
+      'TimeoutOnRecv:3 UnexpectedMessage:2',
+    );
+    const table = formatTable(
+      ['rate', 'note'],
+      [
+        [200, 'ok'],
+        [1600, 'failed'],
+      ],
+    );
     assert.equal(table, 'rate  note\n----  ------\n 200  ok\n1600  failed');
   });
 

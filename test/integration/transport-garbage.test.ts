@@ -9,16 +9,7 @@ import net from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import tls from 'node:tls';
 import WebSocket from 'ws';
-import {
-  type Harness,
-  closedWithin,
-  connectTcp,
-  serverCert,
-  sipRequest,
-  sleep,
-  startHarness,
-  waitFor,
-} from '../unit/transport/harness.ts';
+import { closedWithin, connectTcp, type Harness, serverCert, sipRequest, sleep, startHarness, waitFor } from '../unit/transport/harness.ts';
 
 let seed = 0x5eed;
 function randomBytes(n: number): Buffer {

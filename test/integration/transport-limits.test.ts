@@ -4,10 +4,16 @@ import { closedWithin, connectTcp, sipRequest, sleep, startHarness, waitFor } fr
 
 describe('connection caps', () => {
   it('caps connections per source IP; other sources and freed slots are served', async () => {
-    const h = await startHarness([{ id: 't4', transport: 'tcp' }, { id: 't6', transport: 'tcp', address: '::1' }], {
-      perSource: 2,
-      total: 100,
-    });
+    const h = await startHarness(
+      [
+        { id: 't4', transport: 'tcp' },
+        { id: 't6', transport: 'tcp', address: '::1' },
+      ],
+      {
+        perSource: 2,
+        total: 100,
+      },
+    );
     try {
       const a = await connectTcp(h.port('t4'));
       const b = await connectTcp(h.port('t4'));
@@ -33,10 +39,16 @@ describe('connection caps', () => {
   });
 
   it('caps the total number of connections', async () => {
-    const h = await startHarness([{ id: 't', transport: 'tcp' }, { id: 't6', transport: 'tcp', address: '::1' }], {
-      perSource: 10,
-      total: 3,
-    });
+    const h = await startHarness(
+      [
+        { id: 't', transport: 'tcp' },
+        { id: 't6', transport: 'tcp', address: '::1' },
+      ],
+      {
+        perSource: 10,
+        total: 3,
+      },
+    );
     try {
       const open = [await connectTcp(h.port('t')), await connectTcp(h.port('t')), await connectTcp(h.port('t6'), '::1')];
       await waitFor(() => h.mgr.stats().connectionsOpen === 3, 2000, 'three open');
@@ -55,12 +67,16 @@ describe('connection caps', () => {
   it('destroys a connection the gate refuses, and drops frames it refuses later', async () => {
     let allow = false;
     const calls: string[] = [];
-    const h = await startHarness([{ id: 't', transport: 'tcp' }], {}, {
-      accept: (transport, address) => {
-        calls.push(`${transport} ${address}`);
-        return allow;
+    const h = await startHarness(
+      [{ id: 't', transport: 'tcp' }],
+      {},
+      {
+        accept: (transport, address) => {
+          calls.push(`${transport} ${address}`);
+          return allow;
+        },
       },
-    });
+    );
     try {
       const c = await connectTcp(h.port('t'));
       await closedWithin(c.socket, 2000);
@@ -80,11 +96,15 @@ describe('connection caps', () => {
   });
 
   it('fails closed when the gate throws', async () => {
-    const h = await startHarness([{ id: 't', transport: 'tcp' }], {}, {
-      accept: () => {
-        throw new Error('gate bug');
+    const h = await startHarness(
+      [{ id: 't', transport: 'tcp' }],
+      {},
+      {
+        accept: () => {
+          throw new Error('gate bug');
+        },
       },
-    });
+    );
     try {
       const c = await connectTcp(h.port('t'));
       await closedWithin(c.socket, 2000);

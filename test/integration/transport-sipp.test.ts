@@ -6,8 +6,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { Source } from '../../src/transport/types.ts';
-import { runSipp } from './harness/sipp.ts';
 import { type Harness, startHarness } from '../unit/transport/harness.ts';
+import { runSipp } from './harness/sipp.ts';
 
 /** 200 OK mirroring the dialog-identifying headers of a request (RFC 3261 §8.2.6.2). */
 function okFor(request: string): Buffer | undefined {
@@ -41,7 +41,13 @@ async function registrar(): Promise<{ h: Harness; replies: () => number }> {
         const ok = okFor(bytes.toString('latin1'));
         if (ok === undefined || mgr === undefined) return;
         const r = mgr.send(
-          { transport: source.transport, address: source.address, port: source.port, connectionId: source.connectionId, listenerId: source.listenerId },
+          {
+            transport: source.transport,
+            address: source.address,
+            port: source.port,
+            connectionId: source.connectionId,
+            listenerId: source.listenerId,
+          },
           ok,
         );
         if (r === 'sent') replies++;

@@ -2,15 +2,7 @@ import assert from 'node:assert/strict';
 import net from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { StreamFramer } from '../../src/transport/stream-framer.ts';
-import {
-  type Harness,
-  closedWithin,
-  connectTcp,
-  sipRequest,
-  sleep,
-  startHarness,
-  waitFor,
-} from '../unit/transport/harness.ts';
+import { closedWithin, connectTcp, type Harness, sipRequest, sleep, startHarness, waitFor } from '../unit/transport/harness.ts';
 
 describe('TCP listener framing', () => {
   let h: Harness;
@@ -158,9 +150,7 @@ describe('TCP outgoing connections', () => {
     const peer = net.createServer((s) => {
       peers.push(s);
       s.on('error', () => {});
-      s.on('data', (d: Buffer) =>
-        framer.push(d, { onFrame: (m) => gotAtPeer.push(m.toString()), onPing: () => {}, onError: () => {} }),
-      );
+      s.on('data', (d: Buffer) => framer.push(d, { onFrame: (m) => gotAtPeer.push(m.toString()), onPing: () => {}, onError: () => {} }));
     });
     await new Promise<void>((r) => peer.listen(0, '127.0.0.1', r));
     const port = (peer.address() as net.AddressInfo).port;

@@ -1,14 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import tls from 'node:tls';
-import {
-  type Harness,
-  clientCert,
-  serverCert,
-  sipRequest,
-  startHarness,
-  waitFor,
-} from '../unit/transport/harness.ts';
+import { clientCert, type Harness, serverCert, sipRequest, startHarness, waitFor } from '../unit/transport/harness.ts';
 
 interface TlsAttempt {
   ok: boolean;
@@ -92,7 +85,13 @@ describe('TLS listeners', () => {
       assert.equal(src?.tls?.protocol, 'TLSv1.3');
       assert.equal(typeof src?.tls?.cipher, 'string');
       assert.equal(src?.tls?.peerFingerprint256, undefined);
-      assert.equal(h.mgr.send({ transport: 'tls', address: '127.0.0.1', port: 1, connectionId: src?.connectionId }, Buffer.from('SIP/2.0 200 OK\r\nl: 0\r\n\r\n')), 'sent');
+      assert.equal(
+        h.mgr.send(
+          { transport: 'tls', address: '127.0.0.1', port: 1, connectionId: src?.connectionId },
+          Buffer.from('SIP/2.0 200 OK\r\nl: 0\r\n\r\n'),
+        ),
+        'sent',
+      );
       const got = await new Promise<string>((r) => a.socket?.once('data', (d: Buffer) => r(d.toString())));
       assert.match(got, /^SIP\/2\.0 200 OK/);
     } finally {
@@ -201,7 +200,10 @@ describe('TLS outgoing connections', () => {
 
       // Reply over the PBX's inbound connection; it comes back on the SBC's outgoing one.
       const back = pbx.received[0]?.source;
-      pbx.mgr.send({ transport: 'tls', address: back?.address ?? '', port: back?.port ?? 0, connectionId: back?.connectionId }, Buffer.from('SIP/2.0 100 Trying\r\nContent-Length: 0\r\n\r\n'));
+      pbx.mgr.send(
+        { transport: 'tls', address: back?.address ?? '', port: back?.port ?? 0, connectionId: back?.connectionId },
+        Buffer.from('SIP/2.0 100 Trying\r\nContent-Length: 0\r\n\r\n'),
+      );
       await waitFor(() => sbc.received.length === 1, 3000, 'response at the SBC');
       assert.equal(sbc.received[0]?.source.tls?.authorized, true);
 

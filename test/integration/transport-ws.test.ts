@@ -82,7 +82,10 @@ describe('WS and WSS listeners', () => {
 
       const got = nextMessage(ws);
       const reply = Buffer.from('SIP/2.0 200 OK\r\nContent-Length: 0\r\n\r\n');
-      assert.equal(h.mgr.send({ transport: 'wss', address: '127.0.0.1', port: src?.port ?? 0, connectionId: src?.connectionId }, reply), 'sent');
+      assert.equal(
+        h.mgr.send({ transport: 'wss', address: '127.0.0.1', port: src?.port ?? 0, connectionId: src?.connectionId }, reply),
+        'sent',
+      );
       const m = await got;
       assert.equal(m.data, reply.toString());
       assert.equal(m.isBinary, false, 'valid UTF-8 goes out as a text frame');

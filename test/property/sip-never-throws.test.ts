@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
-import { parseMessage } from '../../src/sip/index.ts';
 import type { SipMessage } from '../../src/sip/index.ts';
+import { parseMessage } from '../../src/sip/index.ts';
 import { genMessage, render } from '../unit/sip/arbitraries.ts';
 
 /** Every read a caller may do; none may throw. */
@@ -75,7 +75,43 @@ describe('parseMessage never throws', () => {
   });
 
   it('on arbitrary text built from SIP-ish pieces', () => {
-    const piece = fc.constantFrom('INVITE ', 'SIP/2.0', ' ', '\r\n', '\r\n ', ':', ';', ',', '"', '\\', '<', '>', '[', ']', '@', 'sip:', 'Via', 'v', 'From', 'To', 'CSeq', 'Call-ID', 'Content-Length', 'l', 'tag=', 'branch=', '1', '0', '99999999999', '::1', '%', '%00', '\0', '\t', 'é');
+    const piece = fc.constantFrom(
+      'INVITE ',
+      'SIP/2.0',
+      ' ',
+      '\r\n',
+      '\r\n ',
+      ':',
+      ';',
+      ',',
+      '"',
+      '\\',
+      '<',
+      '>',
+      '[',
+      ']',
+      '@',
+      'sip:',
+      'Via',
+      'v',
+      'From',
+      'To',
+      'CSeq',
+      'Call-ID',
+      'Content-Length',
+      'l',
+      'tag=',
+      'branch=',
+      '1',
+      '0',
+      '99999999999',
+      '::1',
+      '%',
+      '%00',
+      '\0',
+      '\t',
+      'é',
+    );
     fc.assert(
       fc.property(fc.array(piece, { maxLength: 80 }), (parts) => check(Buffer.from(parts.join(''), 'utf8'), false)),
       { numRuns: 300 },

@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
-import { parseMessage } from '../../src/sip/index.ts';
 import type { SipMessage } from '../../src/sip/index.ts';
+import { parseMessage } from '../../src/sip/index.ts';
 import { genMessage, render } from '../unit/sip/arbitraries.ts';
 
 function parsed(b: Buffer): SipMessage {
@@ -81,19 +81,24 @@ describe('parse ∘ serialize', () => {
 
   it('edited messages re-parse to the edited fields', () => {
     fc.assert(
-      fc.property(genMessage, fc.string({ minLength: 1, maxLength: 12 }).filter((s) => /^[A-Za-z0-9]+$/.test(s)), fc.string({ maxLength: 50 }), (g, tag, body) => {
-        const m = parsed(render(g));
-        m.prepend('Via', `SIP/2.0/UDP palisade.example.com;branch=z9hG4bK${tag}`);
-        m.set('To', `<sip:x@example.com>;tag=${tag}`);
-        m.setBody(Buffer.from(body, 'utf8'), 'text/plain');
-        const again = parsed(m.serialize());
-        assert.deepEqual(fields(again), fields(m));
-        const vias = again.vias();
-        assert.ok(vias.ok);
-        assert.equal(vias.value.length, 2);
-        assert.equal(vias.value[1]?.branch, g.branch);
-        assert.equal(again.body.toString('utf8'), body);
-      }),
+      fc.property(
+        genMessage,
+        fc.string({ minLength: 1, maxLength: 12 }).filter((s) => /^[A-Za-z0-9]+$/.test(s)),
+        fc.string({ maxLength: 50 }),
+        (g, tag, body) => {
+          const m = parsed(render(g));
+          m.prepend('Via', `SIP/2.0/UDP palisade.example.com;branch=z9hG4bK${tag}`);
+          m.set('To', `<sip:x@example.com>;tag=${tag}`);
+          m.setBody(Buffer.from(body, 'utf8'), 'text/plain');
+          const again = parsed(m.serialize());
+          assert.deepEqual(fields(again), fields(m));
+          const vias = again.vias();
+          assert.ok(vias.ok);
+          assert.equal(vias.value.length, 2);
+          assert.equal(vias.value[1]?.branch, g.branch);
+          assert.equal(again.body.toString('utf8'), body);
+        },
+      ),
       { numRuns: 200 },
     );
   });

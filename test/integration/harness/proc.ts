@@ -2,10 +2,10 @@
  * Child-process and port helpers shared by the real-peer harness (SIPp, stunnel, the Palisade daemon).
  * Everything here binds loopback only and every wait is bounded.
  */
-import { type ChildProcess, spawn, type SpawnOptions } from 'node:child_process';
+import { type ChildProcess, type SpawnOptions, spawn } from 'node:child_process';
+import { createSocket } from 'node:dgram';
 import { readFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
-import { createSocket } from 'node:dgram';
 
 /** Children still alive; killed with SIGKILL if the test process exits without stopping them. */
 const liveChildren = new Set<ChildProcess>();

@@ -250,11 +250,7 @@ export async function readSippMessages(messagesFile: string): Promise<SippMessag
 }
 
 /** Messages whose start line matches `startLine` (e.g. /^SIP\/2\.0 200/ or /^INVITE /), in one direction. */
-export function selectMessages(
-  messages: readonly SippMessage[],
-  direction: 'sent' | 'received',
-  startLine: RegExp,
-): SippMessage[] {
+export function selectMessages(messages: readonly SippMessage[], direction: 'sent' | 'received', startLine: RegExp): SippMessage[] {
   return messages.filter((m) => m.direction === direction && startLine.test(m.startLine));
 }
 

@@ -6,10 +6,10 @@ import { connect, createServer, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { isPalisadeError } from '../../../src/core/errors.ts';
 import { adminRequest } from '../../../src/admin/client.ts';
 import { AdminHttpError, reply } from '../../../src/admin/router.ts';
 import { type AdminServer, AdminServerError, startAdminServer } from '../../../src/admin/server.ts';
+import { isPalisadeError } from '../../../src/core/errors.ts';
 
 let dir = '';
 before(() => {

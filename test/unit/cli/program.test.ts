@@ -68,7 +68,10 @@ function writePolicy(name: string, socket: string): string {
 
 describe('admin socket path', () => {
   it('joins a relative socket to dataDir and keeps an absolute one', () => {
-    assert.equal(adminSocketPath({ node: { dataDir: '/var/lib/palisade' }, admin: { socket: 'palisade.sock' } }), '/var/lib/palisade/palisade.sock');
+    assert.equal(
+      adminSocketPath({ node: { dataDir: '/var/lib/palisade' }, admin: { socket: 'palisade.sock' } }),
+      '/var/lib/palisade/palisade.sock',
+    );
     assert.equal(adminSocketPath({ node: { dataDir: '/var/lib/palisade' }, admin: { socket: '/run/p.sock' } }), '/run/p.sock');
   });
 });

@@ -25,7 +25,10 @@ function assertWellFormed(text: string): void {
 
 describe('loadPolicyText never throws', () => {
   it('on arbitrary text', () => {
-    fc.assert(fc.property(fc.string({ maxLength: 300 }), (s) => assertWellFormed(s)), { numRuns: 300 });
+    fc.assert(
+      fc.property(fc.string({ maxLength: 300 }), (s) => assertWellFormed(s)),
+      { numRuns: 300 },
+    );
   });
 
   it('on the default policy with random edits', () => {

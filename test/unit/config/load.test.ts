@@ -264,14 +264,17 @@ describe('loadPolicyText: YAML rules', () => {
     assert.deepEqual(pick(issuesOf(MINIMAL.replace('port: 5060', 'port: !int 5060'))), [
       { code: 'CONFIG_YAML', line: 3, column: 11, path: '' },
     ]);
-    assert.deepEqual(pick(issuesOf(MINIMAL.replace('port: 5060', 'port: *p'))), [
-      { code: 'CONFIG_YAML', line: 3, column: 11, path: '' },
-    ]);
+    assert.deepEqual(pick(issuesOf(MINIMAL.replace('port: 5060', 'port: *p'))), [{ code: 'CONFIG_YAML', line: 3, column: 11, path: '' }]);
   });
 
   it('bounds alias expansion', () => {
     const lines = ['a0: &a0 [x, x, x, x, x, x, x, x, x, x]'];
-    for (let i = 1; i < 8; i++) lines.push(`a${i}: &a${i} [${Array(10).fill(`*a${i - 1}`).join(', ')}]`);
+    for (let i = 1; i < 8; i++)
+      lines.push(
+        `a${i}: &a${i} [${Array(10)
+          .fill(`*a${i - 1}`)
+          .join(', ')}]`,
+      );
     const issues = issuesOf(`${lines.join('\n')}\n`);
     assert.equal(issues[0]?.code, 'CONFIG_YAML');
     assert.match(issues[0]?.message ?? '', /alias/);
@@ -328,12 +331,7 @@ registrar: { minExpires: 600, maxExpires: 60 }
 `;
     assert.deepEqual(
       issuesOf(text).map((i) => `${i.line}:${i.column} ${i.path}`),
-      [
-        '3:39 listeners[1].id',
-        '3:58 listeners[1].tls.cert',
-        '7:15 pbx.targets[1].name',
-        '8:26 registrar.minExpires',
-      ],
+      ['3:39 listeners[1].id', '3:58 listeners[1].tls.cert', '7:15 pbx.targets[1].name', '8:26 registrar.minExpires'],
     );
   });
 });

@@ -95,7 +95,11 @@ describe('createPolicyHolder', () => {
     const out = h.reload('sighup');
     assert.equal(out.ok, false);
     assert.equal(out.reason, 'sighup');
-    if (!out.ok) assert.deepEqual(out.issues.map((i) => [i.code, i.line, i.path]), [['CONFIG_INVALID', 9, 'bogus']]);
+    if (!out.ok)
+      assert.deepEqual(
+        out.issues.map((i) => [i.code, i.line, i.path]),
+        [['CONFIG_INVALID', 9, 'bogus']],
+      );
     assert.equal(h.current(), before, 'same reference: nothing was swapped');
     assert.equal(changes.length, 0);
     assert.deepEqual(h.lastReload(), out);

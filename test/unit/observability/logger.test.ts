@@ -6,7 +6,11 @@ function collect(level: Parameters<typeof createLogger>[0]) {
   const lines: string[] = [];
   const log = createLogger(level, { write: (s) => lines.push(s) });
   const records = (): Array<Record<string, unknown>> =>
-    lines.join('').split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>);
+    lines
+      .join('')
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
   return { log, records };
 }
 

@@ -15,9 +15,9 @@ import {
   rewriteForRelay,
   rtcpOf,
   rtpmaps,
-  type Sdp,
   SDP_MAX_LINE_LENGTH,
   SDP_MAX_LINES,
+  type Sdp,
   serializeSdp,
   sessionDirection,
   setupOf,
@@ -254,7 +254,17 @@ describe('rewriteForRelay', () => {
       { ...opts, originAddress: '10.0.0.5', removeIce: true, removeFingerprint: true, removeCrypto: true },
     );
     const text = serializeSdp(out);
-    for (const gone of ['candidate', 'ice-ufrag', 'ice-pwd', 'ice-options', 'fingerprint', 'setup', '203.0.113.7', '192.168.1.20', '0.0.0.0']) {
+    for (const gone of [
+      'candidate',
+      'ice-ufrag',
+      'ice-pwd',
+      'ice-options',
+      'fingerprint',
+      'setup',
+      '203.0.113.7',
+      '192.168.1.20',
+      '0.0.0.0',
+    ]) {
       assert.ok(!text.includes(gone), `${gone} removed`);
     }
     assert.equal(m0(out).proto, 'RTP/AVP');
@@ -434,7 +444,10 @@ describe('SDP properties', () => {
       fc.property(fc.constantFrom(...Object.values(SAMPLES)), fc.array(fc.string({ maxLength: 12 }), { maxLength: 5 }), (text, allowed) => {
         const sdp = parsed(text);
         const f = filterCodecs(sdp, allowed);
-        const out = rewriteForRelay(f.sdp, [{ address: '192.0.2.1', port: 2000 }], { originAddress: '192.0.2.1', sessionVersionBump: true });
+        const out = rewriteForRelay(f.sdp, [{ address: '192.0.2.1', port: 2000 }], {
+          originAddress: '192.0.2.1',
+          sessionVersionBump: true,
+        });
         assert.equal(parseSdp(serializeSdp(out)).ok, true);
       }),
       { numRuns: 200 },

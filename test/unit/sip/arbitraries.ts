@@ -8,10 +8,18 @@ function str(chars: string, min: number, max: number): fc.Arbitrary<string> {
 }
 
 export const token = str(`${ALNUM}-.`, 1, 16);
-const label = fc.tuple(str('abcdefghijklmnopqrstuvwxyz', 1, 1), str('abcdefghijklmnopqrstuvwxyz0123456789-', 0, 10), str('abcdefghijklmnopqrstuvwxyz0123456789', 1, 1)).map(([a, b, c]) => a + b + c);
+const label = fc
+  .tuple(
+    str('abcdefghijklmnopqrstuvwxyz', 1, 1),
+    str('abcdefghijklmnopqrstuvwxyz0123456789-', 0, 10),
+    str('abcdefghijklmnopqrstuvwxyz0123456789', 1, 1),
+  )
+  .map(([a, b, c]) => a + b + c);
 const domain = fc.array(label, { minLength: 2, maxLength: 4 }).map((l) => l.join('.'));
 const ipv4 = fc.tuple(fc.integer({ min: 1, max: 254 }), fc.nat(255), fc.nat(255), fc.integer({ min: 1, max: 254 })).map((p) => p.join('.'));
-const ipv6 = fc.tuple(fc.integer({ min: 1, max: 0xfffe }), fc.integer({ min: 0, max: 0xffff }), fc.integer({ min: 1, max: 0xffff })).map(([a, b, c]) => `2001:db8:${a.toString(16)}::${b.toString(16)}:${c.toString(16)}`);
+const ipv6 = fc
+  .tuple(fc.integer({ min: 1, max: 0xfffe }), fc.integer({ min: 0, max: 0xffff }), fc.integer({ min: 1, max: 0xffff }))
+  .map(([a, b, c]) => `2001:db8:${a.toString(16)}::${b.toString(16)}:${c.toString(16)}`);
 
 export interface Host {
   readonly host: string;
@@ -60,11 +68,20 @@ export const genMessage: fc.Arbitrary<GenMessage> = fc.record({
   branch: str(ALNUM, 1, 20).map((s) => `z9hG4bK${s}`),
   fromTag: str(`${ALNUM}-.`, 1, 16),
   toTag: fc.option(str(`${ALNUM}-.`, 1, 16), { nil: undefined }),
-  display: fc.option(str(`${ALNUM} `, 1, 12).map((s) => s.trim() || 'x'), { nil: undefined }),
+  display: fc.option(
+    str(`${ALNUM} `, 1, 12).map((s) => s.trim() || 'x'),
+    { nil: undefined },
+  ),
   callId: fc.tuple(str(`${ALNUM}-.`, 1, 20), fc.option(domain, { nil: undefined })).map(([a, d]) => (d ? `${a}@${d}` : a)),
   cseq: fc.integer({ min: 0, max: 0x7fffffff }),
   maxForwards: fc.integer({ min: 0, max: 255 }),
-  extra: fc.array(fc.tuple(fc.constantFrom('Subject', 'User-Agent', 'X-Trace', 'Supported', 'Allow'), str(`${ALNUM} ,;=.-`, 0, 30).map((s) => s.trim())), { maxLength: 5 }),
+  extra: fc.array(
+    fc.tuple(
+      fc.constantFrom('Subject', 'User-Agent', 'X-Trace', 'Supported', 'Allow'),
+      str(`${ALNUM} ,;=.-`, 0, 30).map((s) => s.trim()),
+    ),
+    { maxLength: 5 },
+  ),
   body: fc.option(str(`${ALNUM} =\r\n.:/`, 1, 200), { nil: undefined }).map((b) => b ?? ''),
   compact: fc.boolean(),
   fold: fc.boolean(),

@@ -61,7 +61,10 @@ describe('builders', () => {
     assert.equal(res.isRequest, false);
     assert.equal(res.status, 486);
     assert.equal(res.reason, 'Busy Here');
-    assert.deepEqual(val(res.vias()).map((v) => v.branch), ['z9hG4bKa', 'z9hG4bKb', 'z9hG4bKc']);
+    assert.deepEqual(
+      val(res.vias()).map((v) => v.branch),
+      ['z9hG4bKa', 'z9hG4bKb', 'z9hG4bKc'],
+    );
     assert.equal(val(res.from()).tag, '1928301774');
     assert.equal(val(res.to()).tag, 'srv-tag');
     assert.equal(res.callId(), req.callId());
@@ -73,7 +76,9 @@ describe('builders', () => {
   });
 
   it('buildResponseTo keeps an existing To tag', () => {
-    const req = mustParse(wire([...INVITE_LINES.map((l) => (l.startsWith('To:') ? 'To: Bob <sip:bob@biloxi.example.com>;tag=existing' : l))], 'v=0\n'));
+    const req = mustParse(
+      wire([...INVITE_LINES.map((l) => (l.startsWith('To:') ? 'To: Bob <sip:bob@biloxi.example.com>;tag=existing' : l))], 'v=0\n'),
+    );
     const res = buildResponseTo(req, 200, 'OK', undefined, 'ignored');
     assert.equal(val(res.to()).tag, 'existing');
   });

@@ -34,9 +34,16 @@ function rfcText(files: ReadonlyMap<string, Buffer>): string {
   const out = ['Appendix A.  Bit-Exact Archive of Each Test Message', '', '   -- BEGIN MESSAGE ARCHIVE --'];
   lines.forEach((l, i) => {
     out.push(l);
-    if (i % 40 === 39) out.push('', 'Sparks, et al.              Standards Track                   [Page 50]', '\f', 'RFC 4475                SIP Torture Tests                       May 2006', '');
+    if (i % 40 === 39)
+      out.push(
+        '',
+        'Sparks, et al.              Standards Track                   [Page 50]',
+        '\f',
+        'RFC 4475                SIP Torture Tests                       May 2006',
+        '',
+      );
   });
-  out.push('   -- END MESSAGE ARCHIVE --', '', 'Authors\' Addresses');
+  out.push('   -- END MESSAGE ARCHIVE --', '', "Authors' Addresses");
   return out.join('\n');
 }
 
@@ -54,7 +61,16 @@ describe('extract-rfc4475', () => {
   });
 
   it('applies the RFC recovery rule: only single-token lines between the markers', () => {
-    const text = ['x', '-- BEGIN MESSAGE ARCHIVE --', '  QUJD  ', 'page footer [Page 3]', '\f', 'REVG', '-- END MESSAGE ARCHIVE --', 'SUdI'].join('\r\n');
+    const text = [
+      'x',
+      '-- BEGIN MESSAGE ARCHIVE --',
+      '  QUJD  ',
+      'page footer [Page 3]',
+      '\f',
+      'REVG',
+      '-- END MESSAGE ARCHIVE --',
+      'SUdI',
+    ].join('\r\n');
     assert.equal(archiveBase64(text), 'QUJDREVG');
     assert.throws(() => archiveBase64('no markers here'));
   });

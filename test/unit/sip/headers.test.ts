@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { parseCSeq, parseNameAddr, parseNameAddrList, parseVia, parseViaValue, splitList } from '../../../src/sip/index.ts';
 import type { Contact, Via } from '../../../src/sip/index.ts';
+import { parseCSeq, parseNameAddr, parseNameAddrList, parseVia, parseViaValue, splitList } from '../../../src/sip/index.ts';
 import { val } from './helpers.ts';
 
 describe('Via', () => {
@@ -19,12 +19,28 @@ describe('Via', () => {
   it('splits several via-parms of one header value', () => {
     const out: Via[] = [];
     val(parseViaValue('SIP/2.0/UDP a.example.com;branch=z9hG4bK1, SIP/2.0/TCP b.example.com:5070;branch="z9hG4bK2"', out));
-    assert.deepEqual(out.map((v) => [v.transport, v.host, v.port]), [['UDP', 'a.example.com', undefined], ['TCP', 'b.example.com', 5070]]);
+    assert.deepEqual(
+      out.map((v) => [v.transport, v.host, v.port]),
+      [
+        ['UDP', 'a.example.com', undefined],
+        ['TCP', 'b.example.com', 5070],
+      ],
+    );
     assert.equal(out[1]?.branch, '"z9hG4bK2"');
   });
 
   it('rejects malformed Via values with SIP_BAD_VIA', () => {
-    for (const bad of ['', 'SIP/2.0/UDP', 'SIP/2.0 UDP host', 'SIP/2.0/UDP host;;', 'SIP/2.0/UDP host;branch', 'SIP/2.0/UDP host,', 'SIP/2.0/UDP [::1', 'SIP/2.0/UDP host:x', 'SIP/2.0/UDP host junk']) {
+    for (const bad of [
+      '',
+      'SIP/2.0/UDP',
+      'SIP/2.0 UDP host',
+      'SIP/2.0/UDP host;;',
+      'SIP/2.0/UDP host;branch',
+      'SIP/2.0/UDP host,',
+      'SIP/2.0/UDP [::1',
+      'SIP/2.0/UDP host:x',
+      'SIP/2.0/UDP host junk',
+    ]) {
       const r = parseVia(bad);
       assert.equal(r.ok, false, bad);
       if (!r.ok) assert.equal(r.error.code, 'SIP_BAD_VIA', bad);
@@ -48,7 +64,16 @@ describe('name-addr', () => {
   });
 
   it('rejects what RFC 4475 §3.1.2 calls invalid', () => {
-    for (const bad of ['"unterminated <sip:a@b>', '< sip:a@b >', 'Bell, Alexander <sip:a@b>', 'sip:a@b?x=y', '<sip:a@b', '<sip:a@b>;tag', '<sip:a@b> junk', '']) {
+    for (const bad of [
+      '"unterminated <sip:a@b>',
+      '< sip:a@b >',
+      'Bell, Alexander <sip:a@b>',
+      'sip:a@b?x=y',
+      '<sip:a@b',
+      '<sip:a@b>;tag',
+      '<sip:a@b> junk',
+      '',
+    ]) {
       const r = parseNameAddr(bad, 1024);
       assert.equal(r.ok, false, bad);
       if (!r.ok) assert.equal(r.error.code, 'SIP_BAD_NAME_ADDR', bad);
@@ -58,7 +83,10 @@ describe('name-addr', () => {
   it('parses Contact lists, "*" and expires', () => {
     const out: Contact[] = [];
     val(parseNameAddrList('<sip:a@b>;expires=60, "X" <sip:c@d>;expires=99999999999', 1024, true, out));
-    assert.deepEqual(out.map((c) => c.expires), [60, 0xffffffff]);
+    assert.deepEqual(
+      out.map((c) => c.expires),
+      [60, 0xffffffff],
+    );
     const star: Contact[] = [];
     val(parseNameAddrList('*', 1024, true, star));
     assert.equal(star[0]?.star, true);

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
-import { parseMessage } from '../../../src/sip/index.ts';
 import type { ParseOptions, SipMessage } from '../../../src/sip/index.ts';
+import { parseMessage } from '../../../src/sip/index.ts';
 
 export const CRLF = '\r\n';
 

@@ -37,7 +37,10 @@ describe('SipMessage: edits are visible to the next read', () => {
     assert.equal(val(m.topVia()).host, 'proxy.example.com');
     assert.equal(m.removeFirstValue('v'), true);
     assert.equal(val(m.topVia()).host, 'edge.example.com');
-    assert.deepEqual(val(m.vias()).map((v) => v.branch), ['z9hG4bKe1', 'z9hG4bKu1']);
+    assert.deepEqual(
+      val(m.vias()).map((v) => v.branch),
+      ['z9hG4bKe1', 'z9hG4bKu1'],
+    );
     assert.equal(m.removeFirstValue('Via'), true);
     assert.equal(m.removeFirstValue('Via'), true);
     assert.equal(m.removeFirstValue('Via'), false);
@@ -51,7 +54,10 @@ describe('SipMessage: edits are visible to the next read', () => {
     assert.equal(m.has('Record-Route'), false);
     m.append('Record-Route', '<sip:p1.example.com;lr>');
     m.append('Record-Route', '<sip:p2.example.com;lr>');
-    assert.deepEqual(val(m.recordRoutes()).map((r) => r.uri.host), ['p1.example.com', 'p2.example.com']);
+    assert.deepEqual(
+      val(m.recordRoutes()).map((r) => r.uri.host),
+      ['p1.example.com', 'p2.example.com'],
+    );
     assert.equal(m.remove('record-route'), 2);
     assert.equal(val(m.recordRoutes()).length, 0);
     assert.equal(m.remove('X-Nothing'), 0);
@@ -76,7 +82,10 @@ describe('SipMessage: edits are visible to the next read', () => {
     assert.equal(m.requestUri, 'sip:carol@[2001:db8::5]:5080');
     assert.equal(val(m.uri()).host, '2001:db8::5');
     assert.ok(m.serialize().toString().startsWith('INVITE sip:carol@[2001:db8::5]:5080 SIP/2.0\r\n'));
-    assert.throws(() => m.setStatus(200, 'OK'), (e) => isPalisadeError(e) && e.code === 'SIP_BAD_START_LINE');
+    assert.throws(
+      () => m.setStatus(200, 'OK'),
+      (e) => isPalisadeError(e) && e.code === 'SIP_BAD_START_LINE',
+    );
   });
 
   it('setBody replaces the body, Content-Type and Content-Length', () => {
@@ -92,7 +101,8 @@ describe('SipMessage: edits are visible to the next read', () => {
 
   it('refuses header injection through edits', () => {
     const m = mustParse(invite());
-    const injected = (e: unknown) => isPalisadeError(e) && (e.code === 'SIP_BAD_VALUE' || e.code === 'SIP_BAD_HEADER' || e.code === 'SIP_BAD_URI');
+    const injected = (e: unknown) =>
+      isPalisadeError(e) && (e.code === 'SIP_BAD_VALUE' || e.code === 'SIP_BAD_HEADER' || e.code === 'SIP_BAD_URI');
     assert.throws(() => m.set('Subject', 'x\r\nVia: SIP/2.0/UDP evil'), injected);
     assert.throws(() => m.append('Bad Name', 'x'), injected);
     assert.throws(() => m.append('X', 'a\nb'), injected);

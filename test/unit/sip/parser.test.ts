@@ -14,7 +14,14 @@ describe('parseMessage: start line', () => {
   });
 
   it('parses a status line with an empty or UTF-8 reason', () => {
-    const base = ['Via: SIP/2.0/UDP h.example.com;branch=z9hG4bK1', 'From: <sip:a@example.com>;tag=1', 'To: <sip:b@example.com>;tag=2', 'Call-ID: c@h', 'CSeq: 1 INVITE', 'Content-Length: 0'];
+    const base = [
+      'Via: SIP/2.0/UDP h.example.com;branch=z9hG4bK1',
+      'From: <sip:a@example.com>;tag=1',
+      'To: <sip:b@example.com>;tag=2',
+      'Call-ID: c@h',
+      'CSeq: 1 INVITE',
+      'Content-Length: 0',
+    ];
     const r = mustParse(wire(['SIP/2.0 180 Ringing', ...base]));
     assert.equal(r.isRequest, false);
     assert.equal(r.status, 180);
@@ -34,7 +41,12 @@ describe('parseMessage: start line', () => {
   });
 
   it('returns the method on errors after the request line parsed', () => {
-    const r = parseMessage(wire(INVITE_LINES.filter((l) => !l.startsWith('Call-ID')), 'v=0\n'));
+    const r = parseMessage(
+      wire(
+        INVITE_LINES.filter((l) => !l.startsWith('Call-ID')),
+        'v=0\n',
+      ),
+    );
     assert.equal(r.ok, false);
     if (!r.ok) {
       assert.equal(r.error.code, 'SIP_MISSING_HEADER');

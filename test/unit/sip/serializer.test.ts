@@ -25,12 +25,26 @@ describe('serialize', () => {
   it('drops bytes after the body and adds a missing Content-Length', () => {
     const m = mustParse(Buffer.concat([invite(), Buffer.from('junk')]));
     assert.deepEqual(m.serialize(), invite());
-    const noCl = mustParse(wire(INVITE_LINES.filter((l) => !l.startsWith('Content-Length')), 'v=0\n'));
+    const noCl = mustParse(
+      wire(
+        INVITE_LINES.filter((l) => !l.startsWith('Content-Length')),
+        'v=0\n',
+      ),
+    );
     assert.deepEqual(noCl.serialize(), invite());
   });
 
   it('copies untouched lines byte for byte and writes edited ones', () => {
-    const b = wire(['OPTIONS sip:bob@example.com SIP/2.0', 'Via:   SIP/2.0/UDP a.example.com;branch=z9hG4bK1', 'From: <sip:a@example.com>;tag=x', 'To: <sip:bob@example.com>', 'Call-ID:  abc@def', 'CSeq: 7 OPTIONS', 'X-Keep:   spaced   out', 'Content-Length: 0']);
+    const b = wire([
+      'OPTIONS sip:bob@example.com SIP/2.0',
+      'Via:   SIP/2.0/UDP a.example.com;branch=z9hG4bK1',
+      'From: <sip:a@example.com>;tag=x',
+      'To: <sip:bob@example.com>',
+      'Call-ID:  abc@def',
+      'CSeq: 7 OPTIONS',
+      'X-Keep:   spaced   out',
+      'Content-Length: 0',
+    ]);
     const m = mustParse(b);
     m.set('To', '<sip:bob@example.com>;tag=y');
     m.prepend('Via', 'SIP/2.0/UDP p.example.com;branch=z9hG4bKp');

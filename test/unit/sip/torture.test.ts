@@ -6,13 +6,13 @@
  * text; otherwise the read-only reference copy in the workplace's shared/ folder beside the repository.
  */
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync, readdirSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import type { ErrorCode } from '../../../src/core/errors.ts';
-import { parseMessage } from '../../../src/sip/index.ts';
 import type { ParseOptions, SipMessage } from '../../../src/sip/index.ts';
+import { parseMessage } from '../../../src/sip/index.ts';
 
 const ROOT = resolve(fileURLToPath(new URL('../../../', import.meta.url)));
 
@@ -98,7 +98,12 @@ describe('RFC 4475 torture messages', () => {
   it('has an expectation for all 49 messages', () => {
     const files = readdirSync(dir).filter((f) => f.endsWith('.dat'));
     assert.equal(files.length, 49);
-    assert.deepEqual(expectations('rfc4475').map((e) => e.file).sort(), files.sort());
+    assert.deepEqual(
+      expectations('rfc4475')
+        .map((e) => e.file)
+        .sort(),
+      files.sort(),
+    );
   });
   runSet('rfc4475', dir, msgs);
 
@@ -234,7 +239,10 @@ describe('IPv6 cases after RFC 5118', () => {
     assert.equal(ok(d.topVia()).port, 6050);
     const mult = msgs.get('mult-ip-in-header');
     assert.ok(mult);
-    assert.deepEqual(ok(mult.vias()).map((v) => v.host), ['2001:db8::9:1', '192.0.2.1', '2001:db8::9:255']);
+    assert.deepEqual(
+      ok(mult.vias()).map((v) => v.host),
+      ['2001:db8::9:1', '192.0.2.1', '2001:db8::9:255'],
+    );
     const mapped = msgs.get('ipv4-mapped-ipv6');
     assert.ok(mapped);
     assert.equal(ok(mapped.contacts())[0]?.uri.host, '::ffff:192.0.2.1');

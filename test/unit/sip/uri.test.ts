@@ -61,7 +61,20 @@ describe('parseUri', () => {
   });
 
   it('rejects malformed URIs and long ones with stable codes', () => {
-    for (const bad of ['', 'sip', ':x', '<sip:a@b>', 'sip:', 'sip:a@', 'sip:a@b:', 'sip:a@b:99999', 'sip:a@b;', 'sip:a@b c', 'sip:a@b?x', '1sip:a@b']) {
+    for (const bad of [
+      '',
+      'sip',
+      ':x',
+      '<sip:a@b>',
+      'sip:',
+      'sip:a@',
+      'sip:a@b:',
+      'sip:a@b:99999',
+      'sip:a@b;',
+      'sip:a@b c',
+      'sip:a@b?x',
+      '1sip:a@b',
+    ]) {
       const r = parseUri(bad, MAX);
       assert.equal(r.ok, false, bad);
       if (!r.ok) assert.equal(r.error.code, 'SIP_BAD_URI', bad);

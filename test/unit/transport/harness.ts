@@ -4,10 +4,10 @@ import { systemClock } from '../../../src/core/clock.ts';
 import { silentLogger } from '../../../src/core/log.ts';
 import type { SipTransport } from '../../../src/core/net.ts';
 import {
+  createTransportManager,
   type ResolvedListener,
   type TransportLimits,
   type TransportManagerDetail,
-  createTransportManager,
 } from '../../../src/transport/manager.ts';
 import { generateSelfSignedCert } from '../../../src/transport/self-signed.ts';
 import type { Source, TransportEvents } from '../../../src/transport/types.ts';

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { X509Certificate, createPrivateKey } from 'node:crypto';
+import { createPrivateKey, X509Certificate } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import { describe, it } from 'node:test';
 import tls from 'node:tls';
@@ -14,8 +14,18 @@ describe('der', () => {
     assert.equal(integer(0).toString('hex'), '020100');
     assert.equal(integer(128).toString('hex'), '02020080');
     assert.equal(sequence().toString('hex'), '3000');
-    assert.equal(time(new Date(Date.UTC(2030, 0, 2, 3, 4, 5))).toString('latin1').slice(2), '300102030405Z');
-    assert.equal(time(new Date(Date.UTC(2051, 0, 2, 3, 4, 5))).toString('latin1').slice(2), '20510102030405Z');
+    assert.equal(
+      time(new Date(Date.UTC(2030, 0, 2, 3, 4, 5)))
+        .toString('latin1')
+        .slice(2),
+      '300102030405Z',
+    );
+    assert.equal(
+      time(new Date(Date.UTC(2051, 0, 2, 3, 4, 5)))
+        .toString('latin1')
+        .slice(2),
+      '20510102030405Z',
+    );
     const long = sequence(Buffer.alloc(300));
     assert.equal(long.subarray(0, 4).toString('hex'), '3082012c');
   });

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { type FrameErrorCode, StreamFramer, readContentLength } from '../../../src/transport/stream-framer.ts';
+import { type FrameErrorCode, readContentLength, StreamFramer } from '../../../src/transport/stream-framer.ts';
 
 class Collector {
   frames: string[] = [];

@@ -34,7 +34,8 @@ test('matches per-packet AES-CTR for every access pattern', () => {
     const ssrc = ssrcs[rnd(100) === 0 ? 4 : rnd(10) < 7 ? 0 : rnd(4)]!;
     let index = next.get(ssrc)!;
     const r = rnd(40);
-    if (r === 0) index += 1 + rnd(100); // jump ahead
+    if (r === 0)
+      index += 1 + rnd(100); // jump ahead
     else if (r === 1) index = Math.max(0, index - 1 - rnd(5)); // late packet
     next.set(ssrc, index + 1);
     if (r === 2) index = 2 ** 48 - 1 - rnd(3); // end of the index space, once

@@ -1,13 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { isPalisadeError } from '../../../../src/core/errors.ts';
-import {
-  createSrtpContext,
-  type SrtpContext,
-  SrtpError,
-  srtpErrorName,
-  srtpProfileInfo,
-} from '../../../../src/media/srtp/index.ts';
+import { createSrtpContext, type SrtpContext, SrtpError, srtpErrorName, srtpProfileInfo } from '../../../../src/media/srtp/index.ts';
 import { keysFor, makeRtcp, makeRtp, PROFILES } from './helpers.ts';
 
 const OUT = Buffer.alloc(2048);

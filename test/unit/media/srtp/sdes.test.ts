@@ -6,8 +6,8 @@ import {
   generateKeyMaterial,
   MAX_CRYPTO_ATTRIBUTE_LENGTH,
   parseCryptoAttribute,
-  SRTP_PROFILE_NAMES,
   type SdesErrorCode,
+  SRTP_PROFILE_NAMES,
   srtpProfileInfo,
 } from '../../../../src/media/srtp/index.ts';
 import { makeRtp } from './helpers.ts';

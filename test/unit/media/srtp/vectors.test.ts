@@ -18,7 +18,11 @@ test('RFC 3711 B.2: AES-CM keystream segments', () => {
   const zeros = Buffer.alloc(0xff02 * 16);
   // ROC 0, SEQ 0, SSRC 0: the keystream itself.
   ks.xor(zeros, 0, zeros.length, zeros, 0, 0, 0, 0);
-  const block = (j: number): string => zeros.subarray(j * 16, j * 16 + 16).toString('hex').toUpperCase();
+  const block = (j: number): string =>
+    zeros
+      .subarray(j * 16, j * 16 + 16)
+      .toString('hex')
+      .toUpperCase();
   assert.equal(block(0x0000), 'E03EAD0935C95E80E166B16DD92B4EB4');
   assert.equal(block(0x0001), 'D23513162B02D0F72A43A2FE4A5F97AB');
   assert.equal(block(0x0002), '41E95B3BB0A2E8DD477901E4FCA894C0');
@@ -124,6 +128,9 @@ test('RFC 3711 §3.4: SRTCP with E = 0 (authenticated, not encrypted) from an in
   const tx = createSrtpContext({ profile: 'AES_CM_128_HMAC_SHA1_80', masterKey, masterSalt });
   const m = tx.protect(rtp, out);
   const roc = Buffer.alloc(4);
-  const expected = createHmac('sha1', keys.rtp.authKey).update(out.subarray(0, m - 10)).update(roc).digest();
+  const expected = createHmac('sha1', keys.rtp.authKey)
+    .update(out.subarray(0, m - 10))
+    .update(roc)
+    .digest();
   assert.deepEqual(out.subarray(m - 10, m), expected.subarray(0, 10));
 });
