@@ -345,7 +345,7 @@ export class B2bua implements ClientTransactionUser {
 
   private forwardInDialog(req: SipMessage, st: ServerTransaction, side: Side, callId: string): void {
     const call = this.calls.find(side, callId);
-    if (!call || !call.dialog || !this.tagsMatch(call, req) || !this.fromDialogPeer(call, side, st.source)) {
+    if (!call?.dialog || !this.tagsMatch(call, req) || !this.fromDialogPeer(call, side, st.source)) {
       return this.respondLocal(st, 481, 'Call/Transaction Does Not Exist');
     }
     // An INVITE inside a SUBSCRIBE/REFER dialog (RFC 5057 usage sharing) would be a call call authorization never

@@ -134,7 +134,7 @@ export function ipv6Bytes(addr: string): Buffer {
   const ts = tail === undefined || tail === '' ? [] : tail.split(':');
   const groups = tail === undefined ? hs : [...hs, ...Array<string>(8 - hs.length - ts.length).fill('0'), ...ts];
   const out = Buffer.alloc(16);
-  groups.forEach((g, i) => out.writeUInt16BE(Number.parseInt(g, 16), i * 2));
+  for (let i = 0; i < groups.length; i++) out.writeUInt16BE(Number.parseInt(groups[i] as string, 16), i * 2);
   return out;
 }
 

@@ -139,7 +139,13 @@ describe('ConnectionTable and Connection', () => {
     const c = table.admitInbound('l', 'tcp', sock('192.0.2.1', 1));
     assert.ok(c);
     let pending = 0;
-    c.ready({ write: (b) => void (pending += b.length), pendingBytes: () => pending, destroy: () => {} });
+    c.ready({
+      write: (b) => {
+        pending += b.length;
+      },
+      pendingBytes: () => pending,
+      destroy: () => {},
+    });
     let r = 'sent';
     let n = 0;
     while (r === 'sent' && n < 10_000) {

@@ -63,7 +63,9 @@ describe('StreamFramer properties', () => {
           const { frames, pings, errors } = run(new StreamFramer(MAX), splitAt(stream, cuts));
           assert.deepEqual(errors, []);
           assert.equal(frames.length, items.length);
-          frames.forEach((f, i) => assert.ok(f.equals(items[i]?.[0] as Buffer)));
+          frames.forEach((f, i) => {
+            assert.ok(f.equals(items[i]?.[0] as Buffer));
+          });
           assert.equal(pings, items.filter(([, ka]) => ka === '\r\n\r\n').length);
         },
       ),
