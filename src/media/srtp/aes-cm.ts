@@ -117,10 +117,10 @@ export class AesCmKeystream {
       const si = sAbs >>> 2;
       const di = dAbs >>> 2;
       const ki = (ks.byteOffset + ksAt) >>> 2;
-      for (let i = 0; i < n; i++) dw[di + i] = sw[si + i]! ^ kw[ki + i]!;
+      for (let i = 0; i < n; i++) dw[di + i] = (sw[si + i] as number) ^ (kw[ki + i] as number);
       done = n << 2;
     }
-    for (let i = done; i < len; i++) dst[dstStart + i] = src[start + i]! ^ ks[ksAt + i]!;
+    for (let i = done; i < len; i++) dst[dstStart + i] = (src[start + i] as number) ^ (ks[ksAt + i] as number);
   }
 
   /** 32-bit view of a whole ArrayBuffer, cached for the last two buffers seen (caller's in and out). */
@@ -136,8 +136,8 @@ export class AesCmKeystream {
 
   private slotFor(ssrc: number): Slot {
     const slots = this.slots;
-    for (let i = 0; i < SLOTS; i++) if (slots[i]!.ssrc === ssrc) return slots[i]!;
-    const slot = slots[this.nextSlot]!;
+    for (let i = 0; i < SLOTS; i++) if ((slots[i] as Slot).ssrc === ssrc) return slots[i] as Slot;
+    const slot = slots[this.nextSlot] as Slot;
     this.nextSlot = (this.nextSlot + 1) % SLOTS;
     slot.ssrc = ssrc;
     slot.count = 0;
@@ -164,38 +164,38 @@ export class AesCmKeystream {
     const c = this.counters;
     const w = this.words;
     const iv = this.iv;
-    const s4 = iv[4]!;
-    const s5 = iv[5]!;
-    const s6 = iv[6]!;
-    const s7 = iv[7]!;
+    const s4 = iv[4] as number;
+    const s5 = iv[5] as number;
+    const s6 = iv[6] as number;
+    const s7 = iv[7] as number;
     for (let p = 0; p < count; p++) {
       const idx = index + p;
       const hi = Math.floor(idx / 65536);
       const lo = idx - hi * 65536;
       // First block of packet p: salt XOR ssrc (bytes 4..7) XOR index (bytes 8..13), counter 0.
       const o = p * bpp * 16;
-      c[o] = iv[0]!;
-      c[o + 1] = iv[1]!;
-      c[o + 2] = iv[2]!;
-      c[o + 3] = iv[3]!;
+      c[o] = iv[0] as number;
+      c[o + 1] = iv[1] as number;
+      c[o + 2] = iv[2] as number;
+      c[o + 3] = iv[3] as number;
       c[o + 4] = s4 ^ (slot.ssrc >>> 24);
       c[o + 5] = s5 ^ ((slot.ssrc >>> 16) & 0xff);
       c[o + 6] = s6 ^ ((slot.ssrc >>> 8) & 0xff);
       c[o + 7] = s7 ^ (slot.ssrc & 0xff);
-      c[o + 8] = iv[8]! ^ (hi >>> 24);
-      c[o + 9] = iv[9]! ^ ((hi >>> 16) & 0xff);
-      c[o + 10] = iv[10]! ^ ((hi >>> 8) & 0xff);
-      c[o + 11] = iv[11]! ^ (hi & 0xff);
-      c[o + 12] = iv[12]! ^ ((lo >>> 8) & 0xff);
-      c[o + 13] = iv[13]! ^ (lo & 0xff);
+      c[o + 8] = (iv[8] as number) ^ (hi >>> 24);
+      c[o + 9] = (iv[9] as number) ^ ((hi >>> 16) & 0xff);
+      c[o + 10] = (iv[10] as number) ^ ((hi >>> 8) & 0xff);
+      c[o + 11] = (iv[11] as number) ^ (hi & 0xff);
+      c[o + 12] = (iv[12] as number) ^ ((lo >>> 8) & 0xff);
+      c[o + 13] = (iv[13] as number) ^ (lo & 0xff);
       c[o + 14] = 0;
       c[o + 15] = 0;
       // Blocks 1..bpp-1: the same 14 bytes, block number j big-endian in bytes 14..15.
       const wo = o >>> 2;
-      const w0 = w[wo]!;
-      const w1 = w[wo + 1]!;
-      const w2 = w[wo + 2]!;
-      const w3 = w[wo + 3]!;
+      const w0 = w[wo] as number;
+      const w1 = w[wo + 1] as number;
+      const w2 = w[wo + 2] as number;
+      const w3 = w[wo + 3] as number;
       for (let j = 1; j < bpp; j++) {
         const q = wo + (j << 2);
         w[q] = w0;

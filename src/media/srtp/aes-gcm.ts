@@ -28,28 +28,28 @@ export class AesGcmSealer {
   private setIv(ssrc: number, hi: number, lo: number, rtcp: boolean): void {
     const iv = this.iv;
     const s = this.salt;
-    iv[0] = s[0]!;
-    iv[1] = s[1]!;
-    iv[2] = s[2]! ^ (ssrc >>> 24);
-    iv[3] = s[3]! ^ ((ssrc >>> 16) & 0xff);
-    iv[4] = s[4]! ^ ((ssrc >>> 8) & 0xff);
-    iv[5] = s[5]! ^ (ssrc & 0xff);
+    iv[0] = s[0] as number;
+    iv[1] = s[1] as number;
+    iv[2] = (s[2] as number) ^ (ssrc >>> 24);
+    iv[3] = (s[3] as number) ^ ((ssrc >>> 16) & 0xff);
+    iv[4] = (s[4] as number) ^ ((ssrc >>> 8) & 0xff);
+    iv[5] = (s[5] as number) ^ (ssrc & 0xff);
     if (rtcp) {
       // 00 00 | index (32 bits, top bit 0)
-      iv[6] = s[6]!;
-      iv[7] = s[7]!;
-      iv[8] = s[8]! ^ (lo >>> 24);
-      iv[9] = s[9]! ^ ((lo >>> 16) & 0xff);
-      iv[10] = s[10]! ^ ((lo >>> 8) & 0xff);
-      iv[11] = s[11]! ^ (lo & 0xff);
+      iv[6] = s[6] as number;
+      iv[7] = s[7] as number;
+      iv[8] = (s[8] as number) ^ (lo >>> 24);
+      iv[9] = (s[9] as number) ^ ((lo >>> 16) & 0xff);
+      iv[10] = (s[10] as number) ^ ((lo >>> 8) & 0xff);
+      iv[11] = (s[11] as number) ^ (lo & 0xff);
     } else {
       // ROC (32 bits) | SEQ (16 bits)
-      iv[6] = s[6]! ^ (hi >>> 24);
-      iv[7] = s[7]! ^ ((hi >>> 16) & 0xff);
-      iv[8] = s[8]! ^ ((hi >>> 8) & 0xff);
-      iv[9] = s[9]! ^ (hi & 0xff);
-      iv[10] = s[10]! ^ ((lo >>> 8) & 0xff);
-      iv[11] = s[11]! ^ (lo & 0xff);
+      iv[6] = (s[6] as number) ^ (hi >>> 24);
+      iv[7] = (s[7] as number) ^ ((hi >>> 16) & 0xff);
+      iv[8] = (s[8] as number) ^ ((hi >>> 8) & 0xff);
+      iv[9] = (s[9] as number) ^ (hi & 0xff);
+      iv[10] = (s[10] as number) ^ ((lo >>> 8) & 0xff);
+      iv[11] = (s[11] as number) ^ (lo & 0xff);
     }
   }
 

@@ -125,12 +125,12 @@ export function createSrtpContext(opts: SrtpContextOptions): SrtpContext {
 /** RTP header length (fixed part, CSRCs, extension; RFC 3550 §5.1, §5.3.1), or a negative SrtpError. */
 export function rtpHeaderLength(b: Buffer, len: number): number {
   if (len < 12) return SrtpError.TOO_SHORT;
-  const b0 = b[0]!;
+  const b0 = b[0] as number;
   if (b0 >>> 6 !== 2) return SrtpError.BAD_VERSION;
   let h = 12 + (b0 & 0x0f) * 4;
   if ((b0 & 0x10) !== 0) {
     if (h + 4 > len) return SrtpError.BAD_HEADER;
-    h += 4 + ((b[h + 2]! << 8) | b[h + 3]!) * 4;
+    h += 4 + (((b[h + 2] as number) << 8) | (b[h + 3] as number)) * 4;
   }
   return h > len ? SrtpError.BAD_HEADER : h;
 }
@@ -176,7 +176,7 @@ class SrtpContextImpl implements SrtpContext {
     if (hdr < 0) return hdr;
     if (out.length < len + this.t.rtpTagLength) return SrtpError.OUT_TOO_SMALL;
     if (this.counters.protectedRtp >= this.keyLifetime) return SrtpError.KEY_EXHAUSTED;
-    const seq = (rtp[2]! << 8) | rtp[3]!;
+    const seq = ((rtp[2] as number) << 8) | (rtp[3] as number);
     const ssrc = rtp.readUInt32BE(8);
     let s = this.txRtp.get(ssrc);
     let roc: number;
@@ -212,7 +212,7 @@ class SrtpContextImpl implements SrtpContext {
     if (hdr < 0) return hdr;
     if (out.length < len) return SrtpError.OUT_TOO_SMALL;
     if (this.counters.unprotectedRtp >= this.keyLifetime) return SrtpError.KEY_EXHAUSTED;
-    const seq = (srtp[2]! << 8) | srtp[3]!;
+    const seq = ((srtp[2] as number) << 8) | (srtp[3] as number);
     const ssrc = srtp.readUInt32BE(8);
     const s = this.rxRtp.get(ssrc);
     // §3.3.1: a new stream starts at ROC 0 with s_l = the first sequence number seen.
@@ -254,7 +254,7 @@ class SrtpContextImpl implements SrtpContext {
   protectRtcp(rtcp: Buffer, out: Buffer): number {
     const len = rtcp.length;
     if (len < 8) return SrtpError.TOO_SHORT;
-    if (rtcp[0]! >>> 6 !== 2) return SrtpError.BAD_VERSION;
+    if ((rtcp[0] as number) >>> 6 !== 2) return SrtpError.BAD_VERSION;
     if (out.length < len + this.rtcpOverhead) return SrtpError.OUT_TOO_SMALL;
     if (this.counters.protectedRtcp >= this.keyLifetime) return SrtpError.KEY_EXHAUSTED;
     const ssrc = rtcp.readUInt32BE(4);
@@ -275,7 +275,7 @@ class SrtpContextImpl implements SrtpContext {
   unprotectRtcp(srtcp: Buffer, out: Buffer): number {
     const len = srtcp.length;
     if (len < 8 + this.rtcpOverhead) return SrtpError.TOO_SHORT;
-    if (srtcp[0]! >>> 6 !== 2) return SrtpError.BAD_VERSION;
+    if ((srtcp[0] as number) >>> 6 !== 2) return SrtpError.BAD_VERSION;
     if (out.length < len - this.rtcpOverhead) return SrtpError.OUT_TOO_SMALL;
     if (this.counters.unprotectedRtcp >= this.keyLifetime) return SrtpError.KEY_EXHAUSTED;
     const ssrc = srtcp.readUInt32BE(4);

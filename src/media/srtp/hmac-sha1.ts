@@ -44,7 +44,7 @@ export class HmacSha1 {
     let o = start;
     for (; o < full; o += BLOCK) sha1Compress(st, data, o);
     let r = end - o;
-    for (let i = 0; i < r; i++) tail[i] = data[o + i]!;
+    for (let i = 0; i < r; i++) tail[i] = data[o + i] as number;
     if (withSuffix) {
       writeU32(tail, r, suffix);
       r += 4;
@@ -57,7 +57,7 @@ export class HmacSha1 {
     sha1Compress(st, tail, 0);
     if (tailLen > BLOCK) sha1Compress(st, tail, BLOCK);
     const ob = this.outerBlock;
-    for (let i = 0; i < 5; i++) writeU32(ob, i * 4, st[i]!);
+    for (let i = 0; i < 5; i++) writeU32(ob, i * 4, st[i] as number);
     st.set(this.outer);
     sha1Compress(st, ob, 0);
   }
@@ -65,14 +65,14 @@ export class HmacSha1 {
   /** Writes the first `tagLen` (≤ 20) bytes of the last MAC at `out[offset..]`. */
   writeTag(out: Uint8Array, offset: number, tagLen: number): void {
     const st = this.st;
-    for (let i = 0; i < tagLen; i++) out[offset + i] = st[i >> 2]! >>> (24 - 8 * (i & 3));
+    for (let i = 0; i < tagLen; i++) out[offset + i] = (st[i >> 2] as number) >>> (24 - 8 * (i & 3));
   }
 
   /** Compares the first `tagLen` bytes of the last MAC with `buf[offset..]` in time independent of the data. */
   tagEquals(buf: Uint8Array, offset: number, tagLen: number): boolean {
     const st = this.st;
     let diff = 0;
-    for (let i = 0; i < tagLen; i++) diff |= (buf[offset + i]! ^ (st[i >> 2]! >>> (24 - 8 * (i & 3)))) & 0xff;
+    for (let i = 0; i < tagLen; i++) diff |= ((buf[offset + i] as number) ^ ((st[i >> 2] as number) >>> (24 - 8 * (i & 3)))) & 0xff;
     return diff === 0;
   }
 }

@@ -42,7 +42,7 @@ export class ReplayWindow {
     if (index > this.highest) return true;
     if (this.highest - index >= this.size) return false;
     const pos = index % this.ringBits;
-    return (this.bits[pos >>> 5]! & (1 << (pos & 31))) === 0;
+    return ((this.bits[pos >>> 5] as number) & (1 << (pos & 31))) === 0;
   }
 
   /** Records `index` as received; call only after it authenticated and passed `check`. */
@@ -56,12 +56,12 @@ export class ReplayWindow {
         // Forget the ring slots the window slides over.
         for (let k = this.highest + 1; k < index; k++) {
           const p = k % this.ringBits;
-          bits[p >>> 5] = bits[p >>> 5]! & ~(1 << (p & 31));
+          bits[p >>> 5] = (bits[p >>> 5] as number) & ~(1 << (p & 31));
         }
       }
       this.highest = index;
     }
     const pos = index % this.ringBits;
-    bits[pos >>> 5] = bits[pos >>> 5]! | (1 << (pos & 31));
+    bits[pos >>> 5] = (bits[pos >>> 5] as number) | (1 << (pos & 31));
   }
 }

@@ -9,30 +9,33 @@
 /** SHA-1 initial hash value H(0) (FIPS 180-4 §5.3.1). */
 export const SHA1_IV: readonly number[] = [0x67452301, 0xefcdab89, 0x98badcfe, 0x10325476, 0xc3d2e1f0];
 
-/** Folds the 64-byte block at `m[o..o+64)` into the five-word state `st`. The caller guarantees the bounds. */
+/**
+ * Folds the 64-byte block at `m[o..o+64)` into the five-word state `st`. The caller guarantees the bounds, which is why
+ * indexed reads are asserted `as number` (erased at compile time: no check on this path).
+ */
 export function sha1Compress(st: Int32Array, m: Uint8Array, o: number): void {
-  let a = st[0]!;
-  let b = st[1]!;
-  let c = st[2]!;
-  let d = st[3]!;
-  let e = st[4]!;
+  let a = st[0] as number;
+  let b = st[1] as number;
+  let c = st[2] as number;
+  let d = st[3] as number;
+  let e = st[4] as number;
   let t = 0;
-  let w0 = (m[o + 0]! << 24) | (m[o + 1]! << 16) | (m[o + 2]! << 8) | m[o + 3]!;
-  let w1 = (m[o + 4]! << 24) | (m[o + 5]! << 16) | (m[o + 6]! << 8) | m[o + 7]!;
-  let w2 = (m[o + 8]! << 24) | (m[o + 9]! << 16) | (m[o + 10]! << 8) | m[o + 11]!;
-  let w3 = (m[o + 12]! << 24) | (m[o + 13]! << 16) | (m[o + 14]! << 8) | m[o + 15]!;
-  let w4 = (m[o + 16]! << 24) | (m[o + 17]! << 16) | (m[o + 18]! << 8) | m[o + 19]!;
-  let w5 = (m[o + 20]! << 24) | (m[o + 21]! << 16) | (m[o + 22]! << 8) | m[o + 23]!;
-  let w6 = (m[o + 24]! << 24) | (m[o + 25]! << 16) | (m[o + 26]! << 8) | m[o + 27]!;
-  let w7 = (m[o + 28]! << 24) | (m[o + 29]! << 16) | (m[o + 30]! << 8) | m[o + 31]!;
-  let w8 = (m[o + 32]! << 24) | (m[o + 33]! << 16) | (m[o + 34]! << 8) | m[o + 35]!;
-  let w9 = (m[o + 36]! << 24) | (m[o + 37]! << 16) | (m[o + 38]! << 8) | m[o + 39]!;
-  let w10 = (m[o + 40]! << 24) | (m[o + 41]! << 16) | (m[o + 42]! << 8) | m[o + 43]!;
-  let w11 = (m[o + 44]! << 24) | (m[o + 45]! << 16) | (m[o + 46]! << 8) | m[o + 47]!;
-  let w12 = (m[o + 48]! << 24) | (m[o + 49]! << 16) | (m[o + 50]! << 8) | m[o + 51]!;
-  let w13 = (m[o + 52]! << 24) | (m[o + 53]! << 16) | (m[o + 54]! << 8) | m[o + 55]!;
-  let w14 = (m[o + 56]! << 24) | (m[o + 57]! << 16) | (m[o + 58]! << 8) | m[o + 59]!;
-  let w15 = (m[o + 60]! << 24) | (m[o + 61]! << 16) | (m[o + 62]! << 8) | m[o + 63]!;
+  let w0 = ((m[o + 0] as number) << 24) | ((m[o + 1] as number) << 16) | ((m[o + 2] as number) << 8) | (m[o + 3] as number);
+  let w1 = ((m[o + 4] as number) << 24) | ((m[o + 5] as number) << 16) | ((m[o + 6] as number) << 8) | (m[o + 7] as number);
+  let w2 = ((m[o + 8] as number) << 24) | ((m[o + 9] as number) << 16) | ((m[o + 10] as number) << 8) | (m[o + 11] as number);
+  let w3 = ((m[o + 12] as number) << 24) | ((m[o + 13] as number) << 16) | ((m[o + 14] as number) << 8) | (m[o + 15] as number);
+  let w4 = ((m[o + 16] as number) << 24) | ((m[o + 17] as number) << 16) | ((m[o + 18] as number) << 8) | (m[o + 19] as number);
+  let w5 = ((m[o + 20] as number) << 24) | ((m[o + 21] as number) << 16) | ((m[o + 22] as number) << 8) | (m[o + 23] as number);
+  let w6 = ((m[o + 24] as number) << 24) | ((m[o + 25] as number) << 16) | ((m[o + 26] as number) << 8) | (m[o + 27] as number);
+  let w7 = ((m[o + 28] as number) << 24) | ((m[o + 29] as number) << 16) | ((m[o + 30] as number) << 8) | (m[o + 31] as number);
+  let w8 = ((m[o + 32] as number) << 24) | ((m[o + 33] as number) << 16) | ((m[o + 34] as number) << 8) | (m[o + 35] as number);
+  let w9 = ((m[o + 36] as number) << 24) | ((m[o + 37] as number) << 16) | ((m[o + 38] as number) << 8) | (m[o + 39] as number);
+  let w10 = ((m[o + 40] as number) << 24) | ((m[o + 41] as number) << 16) | ((m[o + 42] as number) << 8) | (m[o + 43] as number);
+  let w11 = ((m[o + 44] as number) << 24) | ((m[o + 45] as number) << 16) | ((m[o + 46] as number) << 8) | (m[o + 47] as number);
+  let w12 = ((m[o + 48] as number) << 24) | ((m[o + 49] as number) << 16) | ((m[o + 50] as number) << 8) | (m[o + 51] as number);
+  let w13 = ((m[o + 52] as number) << 24) | ((m[o + 53] as number) << 16) | ((m[o + 54] as number) << 8) | (m[o + 55] as number);
+  let w14 = ((m[o + 56] as number) << 24) | ((m[o + 57] as number) << 16) | ((m[o + 58] as number) << 8) | (m[o + 59] as number);
+  let w15 = ((m[o + 60] as number) << 24) | ((m[o + 61] as number) << 16) | ((m[o + 62] as number) << 8) | (m[o + 63] as number);
   // rounds 0-19: Ch, K = 0x5a827999
   e = (((a << 5) | (a >>> 27)) + ((b & c) | (~b & d)) + e + w0 + 0x5a827999) | 0;
   b = (b << 30) | (b >>> 2);
@@ -325,9 +328,9 @@ export function sha1Compress(st: Int32Array, m: Uint8Array, o: number): void {
   w15 = (t << 1) | (t >>> 31);
   a = (((b << 5) | (b >>> 27)) + (c ^ d ^ e) + a + w15 + 0xca62c1d6) | 0;
   c = (c << 30) | (c >>> 2);
-  st[0] = (st[0]! + a) | 0;
-  st[1] = (st[1]! + b) | 0;
-  st[2] = (st[2]! + c) | 0;
-  st[3] = (st[3]! + d) | 0;
-  st[4] = (st[4]! + e) | 0;
+  st[0] = ((st[0] as number) + a) | 0;
+  st[1] = ((st[1] as number) + b) | 0;
+  st[2] = ((st[2] as number) + c) | 0;
+  st[3] = ((st[3] as number) + d) | 0;
+  st[4] = ((st[4] as number) + e) | 0;
 }
