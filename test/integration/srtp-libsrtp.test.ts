@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { after, before, describe, test } from 'node:test';
 import { createSrtpContext, type SrtpContext, SrtpError, srtpProfileInfo } from '../../src/media/srtp/index.ts';
-import { keysFor, makeRtcp, makeRtp, PROFILES } from '../unit/media/srtp/helpers.ts';
+import { flipBits, keysFor, makeRtcp, makeRtp, nth, PROFILES } from '../unit/media/srtp/helpers.ts';
 
 const SOURCE = new URL('../fixtures/srtp/srtp-oracle.c', import.meta.url).pathname;
 const ORACLE_PROFILE = { AES_CM_128_HMAC_SHA1_80: '80', AES_CM_128_HMAC_SHA1_32: '32', AEAD_AES_128_GCM: 'gcm' } as const;
@@ -106,8 +106,8 @@ for (const profile of PROFILES) {
       }
       // Ours → libsrtp, reordered across the wrap.
       for (const i of WRAP_ORDER) {
-        const got = await oracle.run('u', mine[i]!);
-        assert.deepEqual(got, makeRtp(WRAP_SEQS[i]!, { csrcs: WRAP_SEQS[i]! % 3 }), `libsrtp unprotect seq ${WRAP_SEQS[i]}`);
+        const got = await oracle.run('u', nth(mine, i));
+        assert.deepEqual(got, makeRtp(nth(WRAP_SEQS, i), { csrcs: nth(WRAP_SEQS, i) % 3 }), `libsrtp unprotect seq ${WRAP_SEQS[i]}`);
       }
       // libsrtp → ours: a fresh oracle session protects, our receiver unprotects in the same order.
       await oracle.init(profile, masterKey, masterSalt);
@@ -115,7 +115,7 @@ for (const profile of PROFILES) {
       for (const seq of WRAP_SEQS) theirs.push((await oracle.run('p', makeRtp(seq, { payloadLength: 33 }))) as Buffer);
       const rx = ours(profile);
       for (const i of WRAP_ORDER) {
-        assert.deepEqual(run(rx, 'unprotect', theirs[i]!), makeRtp(WRAP_SEQS[i]!, { payloadLength: 33 }));
+        assert.deepEqual(run(rx, 'unprotect', nth(theirs, i)), makeRtp(nth(WRAP_SEQS, i), { payloadLength: 33 }));
       }
     });
 
@@ -128,27 +128,27 @@ for (const profile of PROFILES) {
       const theirs: Buffer[] = [];
       for (const s of seqs) theirs.push((await oracle.run('p', makeRtp(s))) as Buffer);
 
-      for (const bit of [8 * 2 + 3, 8 * 12, 8 * 50 + 1, (mine[0]!.length - 1) * 8 + 7]) {
-        const badMine = Buffer.from(mine[0]!);
-        badMine[bit >> 3] = badMine[bit >> 3]! ^ (0x80 >> (bit & 7));
+      for (const bit of [8 * 2 + 3, 8 * 12, 8 * 50 + 1, (nth(mine, 0).length - 1) * 8 + 7]) {
+        const badMine = Buffer.from(nth(mine, 0));
+        flipBits(badMine, bit >> 3, 0x80 >> (bit & 7));
         assert.equal(await oracle.run('u', badMine), LIBSRTP_AUTH_FAIL, `libsrtp tamper bit ${bit}`);
-        const badTheirs = Buffer.from(theirs[0]!);
-        badTheirs[bit >> 3] = badTheirs[bit >> 3]! ^ (0x80 >> (bit & 7));
+        const badTheirs = Buffer.from(nth(theirs, 0));
+        flipBits(badTheirs, bit >> 3, 0x80 >> (bit & 7));
         assert.equal(run(rx, 'unprotect', badTheirs), SrtpError.AUTH_FAIL, `our tamper bit ${bit}`);
       }
       // Deliver 10..99 (crossing the wrap at index 35), skipping 0..9.
       for (let i = 10; i < 100; i++) {
-        assert.ok(Buffer.isBuffer(await oracle.run('u', mine[i]!)), `libsrtp ${seqs[i]}`);
-        assert.ok(Buffer.isBuffer(run(rx, 'unprotect', theirs[i]!)), `ours ${seqs[i]}`);
+        assert.ok(Buffer.isBuffer(await oracle.run('u', nth(mine, i))), `libsrtp ${seqs[i]}`);
+        assert.ok(Buffer.isBuffer(run(rx, 'unprotect', nth(theirs, i))), `ours ${seqs[i]}`);
       }
       // Same packet twice.
-      assert.equal(await oracle.run('u', mine[99]!), LIBSRTP_REPLAY_FAIL);
-      assert.equal(run(rx, 'unprotect', theirs[99]!), SrtpError.REPLAY);
-      assert.equal(await oracle.run('u', mine[40]!), LIBSRTP_REPLAY_FAIL);
-      assert.equal(run(rx, 'unprotect', theirs[40]!), SrtpError.REPLAY);
+      assert.equal(await oracle.run('u', nth(mine, 99)), LIBSRTP_REPLAY_FAIL);
+      assert.equal(run(rx, 'unprotect', nth(theirs, 99)), SrtpError.REPLAY);
+      assert.equal(await oracle.run('u', nth(mine, 40)), LIBSRTP_REPLAY_FAIL);
+      assert.equal(run(rx, 'unprotect', nth(theirs, 40)), SrtpError.REPLAY);
       // Never received, but older than the 64-packet window.
-      assert.equal(await oracle.run('u', mine[5]!), LIBSRTP_REPLAY_OLD);
-      assert.equal(run(rx, 'unprotect', theirs[5]!), SrtpError.REPLAY);
+      assert.equal(await oracle.run('u', nth(mine, 5)), LIBSRTP_REPLAY_OLD);
+      assert.equal(run(rx, 'unprotect', nth(theirs, 5)), SrtpError.REPLAY);
     });
 
     test('SRTCP: each side unprotects the other; tamper and replay rejected on both', async () => {
@@ -162,17 +162,17 @@ for (const profile of PROFILES) {
         mine.push(run(tx, 'protectRtcp', rtcp) as Buffer);
         theirs.push((await oracle.run('pc', rtcp)) as Buffer);
       }
-      assert.equal(mine[0]!.length, theirs[0]!.length, 'same SRTCP overhead (80-bit tag for _32)');
+      assert.equal(nth(mine, 0).length, nth(theirs, 0).length, 'same SRTCP overhead (80-bit tag for _32)');
       for (let i = 0; i < 5; i++) {
-        assert.deepEqual(await oracle.run('uc', mine[i]!), rtcp, `libsrtp uc ${i}`);
-        assert.deepEqual(run(rx, 'unprotectRtcp', theirs[i]!), rtcp, `ours uc ${i}`);
+        assert.deepEqual(await oracle.run('uc', nth(mine, i)), rtcp, `libsrtp uc ${i}`);
+        assert.deepEqual(run(rx, 'unprotectRtcp', nth(theirs, i)), rtcp, `ours uc ${i}`);
       }
-      assert.equal(await oracle.run('uc', mine[2]!), LIBSRTP_REPLAY_FAIL);
-      assert.equal(run(rx, 'unprotectRtcp', theirs[2]!), SrtpError.REPLAY);
+      assert.equal(await oracle.run('uc', nth(mine, 2)), LIBSRTP_REPLAY_FAIL);
+      assert.equal(run(rx, 'unprotectRtcp', nth(theirs, 2)), SrtpError.REPLAY);
       const badMine = run(tx, 'protectRtcp', rtcp) as Buffer;
       const badTheirs = (await oracle.run('pc', rtcp)) as Buffer;
-      badMine[10] = badMine[10]! ^ 0x01;
-      badTheirs[10] = badTheirs[10]! ^ 0x01;
+      flipBits(badMine, 10, 0x01);
+      flipBits(badTheirs, 10, 0x01);
       assert.equal(await oracle.run('uc', badMine), LIBSRTP_AUTH_FAIL);
       assert.equal(run(rx, 'unprotectRtcp', badTheirs), SrtpError.AUTH_FAIL);
     });

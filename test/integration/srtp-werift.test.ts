@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { RtpPacket, SrtcpSession, SrtpSession } from 'werift-rtp';
 import { createSrtpContext, type SrtpContext, SrtpError, type SrtpProfileName } from '../../src/media/srtp/index.ts';
-import { keysFor, makeRtcp, makeRtp } from '../unit/media/srtp/helpers.ts';
+import { flipBits, keysFor, makeRtcp, makeRtp } from '../unit/media/srtp/helpers.ts';
 
 const WERIFT_PROFILE = { AES_CM_128_HMAC_SHA1_80: 1, AEAD_AES_128_GCM: 7 } as const;
 const WRAP_SEQS = [65532, 65533, 65534, 65535, 0, 1, 2, 3];
@@ -58,10 +58,10 @@ for (const profile of ['AES_CM_128_HMAC_SHA1_80', 'AEAD_AES_128_GCM'] as const) 
       const mine = run(ours(profile), 'protect', rtp) as Buffer;
       for (const at of [3, 12, 100, mine.length - 1]) {
         const badTheirs = Buffer.from(theirs);
-        badTheirs[at] = badTheirs[at]! ^ 0x04;
+        flipBits(badTheirs, at, 0x04);
         assert.equal(run(ours(profile), 'unprotect', badTheirs), SrtpError.AUTH_FAIL, `ours byte ${at}`);
         const badMine = Buffer.from(mine);
-        badMine[at] = badMine[at]! ^ 0x04;
+        flipBits(badMine, at, 0x04);
         assert.throws(() => new SrtpSession(config(profile)).decrypt(badMine), `werift byte ${at}`);
       }
     });
@@ -77,7 +77,7 @@ for (const profile of ['AES_CM_128_HMAC_SHA1_80', 'AEAD_AES_128_GCM'] as const) 
         const mine = run(tx, 'protectRtcp', rtcp) as Buffer;
         assert.deepEqual(Buffer.from(new SrtcpSession(config(profile)).decrypt(mine)), rtcp, `werift ${i}`);
         const bad = Buffer.from(theirs);
-        bad[9] = bad[9]! ^ 0x10;
+        flipBits(bad, 9, 0x10);
         assert.equal(run(ours(profile), 'unprotectRtcp', bad), SrtpError.AUTH_FAIL);
       }
     });

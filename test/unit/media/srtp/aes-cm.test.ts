@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import { createCipheriv, randomBytes } from 'node:crypto';
 import { test } from 'node:test';
 import { AesCmKeystream } from '../../../../src/media/srtp/aes-cm.ts';
+import { nth } from './helpers.ts';
 
 function reference(key: Buffer, salt: Buffer, ssrc: number, index: number, data: Buffer): Buffer {
   const iv = Buffer.alloc(16);
@@ -29,15 +30,16 @@ test('matches per-packet AES-CTR for every access pattern', () => {
   // Four SSRCs share the four batch slots; a fifth, rare one evicts them. Each starts just below a ROC
   // boundary so in-order batches cross it.
   const ssrcs = [1, 0xffffffff, 0x12345678, 42, 7];
-  const next = new Map<number, number>(ssrcs.map((s, i) => [s, (i + 1) * 65536 - 60]));
+  const next = ssrcs.map((_, i) => (i + 1) * 65536 - 60);
   for (let step = 0; step < 4000; step++) {
-    const ssrc = ssrcs[rnd(100) === 0 ? 4 : rnd(10) < 7 ? 0 : rnd(4)]!;
-    let index = next.get(ssrc)!;
+    const pick = rnd(100) === 0 ? 4 : rnd(10) < 7 ? 0 : rnd(4);
+    const ssrc = nth(ssrcs, pick);
+    let index = nth(next, pick);
     const r = rnd(40);
     if (r === 0)
       index += 1 + rnd(100); // jump ahead
     else if (r === 1) index = Math.max(0, index - 1 - rnd(5)); // late packet
-    next.set(ssrc, index + 1);
+    next[pick] = index + 1;
     if (r === 2) index = 2 ** 48 - 1 - rnd(3); // end of the index space, once
     const len = rnd(10) < 8 ? 160 : rnd(1500);
     const data = randomBytes(len + 5);

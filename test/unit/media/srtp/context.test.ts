@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { isPalisadeError } from '../../../../src/core/errors.ts';
 import { createSrtpContext, type SrtpContext, SrtpError, srtpErrorName, srtpProfileInfo } from '../../../../src/media/srtp/index.ts';
-import { keysFor, makeRtcp, makeRtp, PROFILES } from './helpers.ts';
+import { flipBits, keysFor, makeRtcp, makeRtp, nth, PROFILES } from './helpers.ts';
 
 const OUT = Buffer.alloc(2048);
 const BACK = Buffer.alloc(2048);
@@ -50,7 +50,7 @@ for (const profile of PROFILES) {
       const srtp = protect(tx, rtp);
       for (let bit = 0; bit < srtp.length * 8; bit++) {
         const bad = Buffer.from(srtp);
-        bad[bit >> 3] = bad[bit >> 3]! ^ (0x80 >> (bit & 7));
+        flipBits(bad, bit >> 3, 0x80 >> (bit & 7));
         const r = rx.unprotect(bad, BACK);
         if (bit < 2) assert.equal(r, SrtpError.BAD_VERSION, `bit ${bit}`);
         else if (bit === 3 || (bit >= 4 && bit < 8)) assert.ok(r === SrtpError.AUTH_FAIL || r === SrtpError.BAD_HEADER, `bit ${bit}`);
@@ -66,8 +66,8 @@ for (const profile of PROFILES) {
       const packets: Buffer[] = [];
       for (let seq = 101; seq <= 300; seq++) packets.push(protect(tx, makeRtp(seq)));
       for (const p of packets) assert.ok(Buffer.isBuffer(unprotect(rx, p)));
-      assert.equal(unprotect(rx, packets[150]!), SrtpError.REPLAY);
-      assert.equal(unprotect(rx, packets[199]!), SrtpError.REPLAY);
+      assert.equal(unprotect(rx, nth(packets, 150)), SrtpError.REPLAY);
+      assert.equal(unprotect(rx, nth(packets, 199)), SrtpError.REPLAY);
       // seq 100 was never received, but 300 - 100 >= 64.
       assert.equal(unprotect(rx, early), SrtpError.REPLAY);
       assert.equal(srtpErrorName(SrtpError.REPLAY), 'REPLAY');
@@ -77,18 +77,18 @@ for (const profile of PROFILES) {
     test('out of order inside the window is accepted once', () => {
       const { tx, rx } = pair();
       const p = Array.from({ length: 70 }, (_, i) => protect(tx, makeRtp(1000 + i)));
-      assert.ok(Buffer.isBuffer(unprotect(rx, p[69]!)));
-      assert.ok(Buffer.isBuffer(unprotect(rx, p[6]!)), '63 behind: inside a 64 window');
-      assert.equal(unprotect(rx, p[5]!), SrtpError.REPLAY, '64 behind: outside');
-      assert.equal(unprotect(rx, p[6]!), SrtpError.REPLAY);
+      assert.ok(Buffer.isBuffer(unprotect(rx, nth(p, 69))));
+      assert.ok(Buffer.isBuffer(unprotect(rx, nth(p, 6))), '63 behind: inside a 64 window');
+      assert.equal(unprotect(rx, nth(p, 5)), SrtpError.REPLAY, '64 behind: outside');
+      assert.equal(unprotect(rx, nth(p, 6)), SrtpError.REPLAY);
     });
 
     test('a configurable window (128) keeps older packets', () => {
       const { tx, rx } = pair({ replayWindow: 128 });
       const p = Array.from({ length: 200 }, (_, i) => protect(tx, makeRtp(2000 + i)));
-      assert.ok(Buffer.isBuffer(unprotect(rx, p[199]!)));
-      assert.ok(Buffer.isBuffer(unprotect(rx, p[100]!)));
-      assert.equal(unprotect(rx, p[71]!), SrtpError.REPLAY);
+      assert.ok(Buffer.isBuffer(unprotect(rx, nth(p, 199))));
+      assert.ok(Buffer.isBuffer(unprotect(rx, nth(p, 100))));
+      assert.equal(unprotect(rx, nth(p, 71)), SrtpError.REPLAY);
     });
 
     test('sequence wrap 65535 → 0 increments the ROC on both sides, also when reordered', () => {
@@ -97,14 +97,14 @@ for (const profile of PROFILES) {
       const p = seqs.map((s) => protect(tx, makeRtp(s)));
       // Delivered out of order across the wrap.
       for (const i of [0, 1, 2, 3, 4, 6, 5, 8, 7, 9, 11, 10]) {
-        assert.deepEqual(unprotect(rx, p[i]!), makeRtp(seqs[i]!), `seq ${seqs[i]}`);
+        assert.deepEqual(unprotect(rx, nth(p, i)), makeRtp(nth(seqs, i)), `seq ${seqs[i]}`);
       }
       // A packet after the wrap was protected with ROC 1: a receiver that never saw the wrap guesses ROC 0.
       const fresh = createSrtpContext({ profile, ...keysFor(profile) });
-      assert.equal(unprotect(fresh, p[7]!), SrtpError.AUTH_FAIL);
+      assert.equal(unprotect(fresh, nth(p, 7)), SrtpError.AUTH_FAIL);
       // Replays across the wrap are still caught.
-      assert.equal(unprotect(rx, p[5]!), SrtpError.REPLAY);
-      assert.equal(unprotect(rx, p[6]!), SrtpError.REPLAY);
+      assert.equal(unprotect(rx, nth(p, 5)), SrtpError.REPLAY);
+      assert.equal(unprotect(rx, nth(p, 6)), SrtpError.REPLAY);
     });
 
     test('several wraps in steps of 1000 (ROC reaches 3)', () => {
@@ -133,10 +133,10 @@ for (const profile of PROFILES) {
         const m = rx.unprotectRtcp(p, BACK);
         assert.deepEqual(BACK.subarray(0, m), rtcp);
       }
-      assert.equal(rx.unprotectRtcp(out[1]!, BACK), SrtpError.REPLAY);
-      for (let bit = 0; bit < out[0]!.length * 8; bit += 7) {
-        const bad = Buffer.from(out[2]!);
-        bad[bit >> 3] = bad[bit >> 3]! ^ (0x80 >> (bit & 7));
+      assert.equal(rx.unprotectRtcp(nth(out, 1), BACK), SrtpError.REPLAY);
+      for (let bit = 0; bit < nth(out, 0).length * 8; bit += 7) {
+        const bad = Buffer.from(nth(out, 2));
+        flipBits(bad, bit >> 3, 0x80 >> (bit & 7));
         const r = rx.unprotectRtcp(bad, BACK);
         assert.ok(r < 0, `bit ${bit}`);
         if (bit >= 2) assert.ok(r === SrtpError.AUTH_FAIL || r === SrtpError.REPLAY, `bit ${bit}: ${r}`);
@@ -150,9 +150,9 @@ for (const profile of PROFILES) {
         const n = tx.protectRtcp(rtcp, OUT);
         return Buffer.from(OUT.subarray(0, n));
       });
-      assert.ok(rx.unprotectRtcp(p[79]!, BACK) > 0);
-      assert.ok(rx.unprotectRtcp(p[20]!, BACK) > 0);
-      assert.equal(rx.unprotectRtcp(p[10]!, BACK), SrtpError.REPLAY);
+      assert.ok(rx.unprotectRtcp(nth(p, 79), BACK) > 0);
+      assert.ok(rx.unprotectRtcp(nth(p, 20), BACK) > 0);
+      assert.equal(rx.unprotectRtcp(nth(p, 10), BACK), SrtpError.REPLAY);
     });
 
     test('in place: output into the packet buffer itself', () => {
@@ -215,12 +215,12 @@ test('an active stream is kept when the stream bound evicts', () => {
   const a = [254, 255, 256].map((seq) => protect(tx, makeRtp(seq, { ssrc: 0xa })));
   const b = protect(tx, makeRtp(1, { ssrc: 0xb }));
   const c = protect(tx, makeRtp(1, { ssrc: 0xc }));
-  assert.ok(Buffer.isBuffer(unprotect(rx, a[0]!)));
+  assert.ok(Buffer.isBuffer(unprotect(rx, nth(a, 0))));
   assert.ok(Buffer.isBuffer(unprotect(rx, b)));
-  assert.ok(Buffer.isBuffer(unprotect(rx, a[1]!)));
-  assert.ok(Buffer.isBuffer(unprotect(rx, a[2]!))); // seq 256: A becomes the youngest
+  assert.ok(Buffer.isBuffer(unprotect(rx, nth(a, 1))));
+  assert.ok(Buffer.isBuffer(unprotect(rx, nth(a, 2)))); // seq 256: A becomes the youngest
   assert.ok(Buffer.isBuffer(unprotect(rx, c))); // evicts B, not A
-  assert.equal(unprotect(rx, a[2]!), SrtpError.REPLAY, 'A kept its replay state');
+  assert.equal(unprotect(rx, nth(a, 2)), SrtpError.REPLAY, 'A kept its replay state');
   assert.ok(Buffer.isBuffer(unprotect(rx, b)), 'B was forgotten');
 });
 
@@ -230,9 +230,9 @@ test('keyLifetime (SDES lifetime) ends the key on both sides', () => {
   const rx = createSrtpContext({ profile: 'AES_CM_128_HMAC_SHA1_80', ...k, keyLifetime: 2 });
   const p = [1, 2, 3].map((seq) => protect(tx, makeRtp(seq)));
   assert.equal(tx.protect(makeRtp(4), OUT), SrtpError.KEY_EXHAUSTED);
-  assert.ok(Buffer.isBuffer(unprotect(rx, p[0]!)));
-  assert.ok(Buffer.isBuffer(unprotect(rx, p[1]!)));
-  assert.equal(unprotect(rx, p[2]!), SrtpError.KEY_EXHAUSTED);
+  assert.ok(Buffer.isBuffer(unprotect(rx, nth(p, 0))));
+  assert.ok(Buffer.isBuffer(unprotect(rx, nth(p, 1))));
+  assert.equal(unprotect(rx, nth(p, 2)), SrtpError.KEY_EXHAUSTED);
   for (let i = 0; i < 3; i++) assert.ok(tx.protectRtcp(makeRtcp(), OUT) > 0);
   assert.equal(tx.protectRtcp(makeRtcp(), OUT), SrtpError.KEY_EXHAUSTED);
 });

@@ -52,3 +52,17 @@ export function makeRtcp(ssrc = 0x11223344, extraWords = 5): Buffer {
   for (let i = 8; i < b.length; i++) b[i] = i;
   return b;
 }
+
+/** `xs[i]`, failing loudly when the test indexes past the end (instead of a non-null assertion). */
+export function nth<T>(xs: readonly T[], i: number): T {
+  const x = xs[i];
+  if (x === undefined) throw new RangeError(`no element ${i} in a list of ${xs.length}`);
+  return x;
+}
+
+/** XORs `mask` into byte `at` of `b`: the one-bit (or one-byte) corruption a forgery test needs. */
+export function flipBits(b: Uint8Array, at: number, mask: number): void {
+  const v = b[at];
+  if (v === undefined) throw new RangeError(`byte ${at} is outside a ${b.length}-byte packet`);
+  b[at] = v ^ mask;
+}

@@ -10,6 +10,7 @@ import { createSrtpContext } from '../../../../src/media/srtp/index.ts';
 import { deriveKeys, deriveSessionKey, KDF_LABEL } from '../../../../src/media/srtp/kdf.ts';
 import { SrtpError } from '../../../../src/media/srtp/status.ts';
 import { GcmTransform } from '../../../../src/media/srtp/transform.ts';
+import { flipBits } from './helpers.ts';
 
 const hex = (s: string): Buffer => Buffer.from(s.replace(/\s+/g, ''), 'hex');
 
@@ -105,7 +106,7 @@ test('RFC 7714 §17.3: SRTCP tag-only (E = 0) verifies and is passed through', (
   const m = gcm().unprotectRtcp(SRTCP_GCM_TAG_ONLY, SRTCP_GCM_TAG_ONLY.length, back, 0x4d617273, 0x5d4, false);
   assert.equal(back.subarray(0, m).toString('hex'), RTCP.toString('hex'));
   const bad = Buffer.from(SRTCP_GCM_TAG_ONLY);
-  bad[20] = bad[20]! ^ 1;
+  flipBits(bad, 20, 1);
   assert.equal(gcm().unprotectRtcp(bad, bad.length, back, 0x4d617273, 0x5d4, false), SrtpError.AUTH_FAIL);
 });
 
