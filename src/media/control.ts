@@ -97,10 +97,12 @@ export interface MediaSecurityStats {
   iceRejected: number;
   dtlsConnected: number;
   dtlsFailed: number;
+  /** Without ICE, a new source's ClientHello took a DTLS peer slot (failed or stalled handshake; see dtls-peer.ts). */
+  dtlsPeerRestarts: number;
 }
 
 function emptySecurityStats(): MediaSecurityStats {
-  return { latches: 0, iceAnswered: 0, iceRejected: 0, dtlsConnected: 0, dtlsFailed: 0 };
+  return { latches: 0, iceAnswered: 0, iceRejected: 0, dtlsConnected: 0, dtlsFailed: 0, dtlsPeerRestarts: 0 };
 }
 
 function addSecurity(into: MediaSecurityStats, from: Readonly<MediaSecurityStats>): void {
@@ -109,6 +111,7 @@ function addSecurity(into: MediaSecurityStats, from: Readonly<MediaSecurityStats
   into.iceRejected += from.iceRejected;
   into.dtlsConnected += from.dtlsConnected;
   into.dtlsFailed += from.dtlsFailed;
+  into.dtlsPeerRestarts += from.dtlsPeerRestarts;
 }
 
 export interface MediaControl {

@@ -12,8 +12,8 @@
  *   - without ICE, an SRTP/SRTCP packet that passed authentication and the replay check (RFC 3711 §3.3).
  * With ICE, SRTP is accepted only from the ICE-latched address. Media toward the client goes only to the
  * latched address. DTLS records are handed to the endpoint only from the ICE-latched address (without ICE,
- * from the first source; the handshake itself proves the fingerprint, and RTP latches only on SRTP that the
- * handshake's keys authenticate). Everything else is dropped and counted. The PBX side accepts only the
+ * from the first source, which a later ClientHello can replace only while no handshake completed: see dtls-peer.ts;
+ * the handshake itself proves the fingerprint, and RTP latches only on SRTP that the handshake's keys authenticate). Everything else is dropped and counted. The PBX side accepts only the
  * address:port the PBX signalled (PlainRelay). RTP with a payload type not negotiated is dropped; each
  * direction is capped at media.maxPacketRate.
  *
@@ -30,6 +30,7 @@
 import type { RemoteInfo, Socket } from 'node:dgram';
 import { err, ok, type Result } from '../core/result.ts';
 import { DEMUX_DTLS, DEMUX_RTCP, DEMUX_RTP, DEMUX_STUN, demuxPacket } from './demux.ts';
+import { takesOverDtlsPeer } from './dtls-peer.ts';
 import { createIceLiteResponder, isValidIcePwd, isValidIceUfrag } from './ice-lite.ts';
 import {
   bindRelaySockets,
@@ -203,7 +204,9 @@ export class SecureRelay extends PlainRelay {
       }
     });
     ep.onFailed(() => {
-      if (s.dtls === ep) s.counters.dtlsFailed++;
+      if (s.dtls !== ep) return;
+      s.counters.dtlsFailed++;
+      s.dtlsPeerFailed = true;
     });
     this.maybeStartDtls();
   }
@@ -271,6 +274,7 @@ export class SecureRelay extends PlainRelay {
       if (s.rtcpDtls !== ep) return;
       s.counters.dtlsFailed++;
       s.counters.rtcpDtlsFailed++;
+      s.rtcpDtlsPeerFailed = true;
     });
   }
 
@@ -314,6 +318,8 @@ export class SecureRelay extends PlainRelay {
     s.rtcpDtlsStarted = false;
     s.rtcpDtlsPeerAddress = '';
     s.rtcpDtlsPeerPort = 0;
+    s.rtcpDtlsPeerFailed = false;
+    s.rtcpDtlsRestarts = 0;
     s.rtcpRx = null;
     s.rtcpTx = null;
   }
@@ -335,6 +341,8 @@ export class SecureRelay extends PlainRelay {
     s.dtlsStarted = false;
     s.dtlsPeerAddress = '';
     s.dtlsPeerPort = 0;
+    s.dtlsPeerFailed = false;
+    s.dtlsRestarts = 0;
   }
 
   private clearSecurity(): void {
@@ -543,11 +551,11 @@ export class SecureRelay extends PlainRelay {
   private onDtls(msg: Buffer, rinfo: RemoteInfo): void {
     const s = this.sec;
     const c = this.pub.counters;
-    const ep = s.dtls;
-    if (ep === null) {
+    if (s.dtls === null) {
       c.dropMalformed++;
       return;
     }
+    let restart = false;
     if (s.ice !== null) {
       if (!s.latched || rinfo.port !== s.latchPort || rinfo.address !== s.latchAddress) {
         c.dropUnexpectedSource++;
@@ -558,20 +566,71 @@ export class SecureRelay extends PlainRelay {
     } else if (s.dtlsPeerPort === 0) {
       s.dtlsPeerAddress = rinfo.address;
       s.dtlsPeerPort = rinfo.port;
-    } else if (rinfo.port !== s.dtlsPeerPort || rinfo.address !== s.dtlsPeerAddress) {
-      c.dropUnexpectedSource++;
-      return;
+    } else if (rinfo.port !== s.dtlsPeerPort || rinfo.address !== s.dtlsPeerAddress || s.dtlsPeerFailed) {
+      const slot = {
+        address: s.dtlsPeerAddress,
+        port: s.dtlsPeerPort,
+        connected: s.rx !== null,
+        failed: s.dtlsPeerFailed,
+        restarts: s.dtlsRestarts,
+      };
+      if (
+        s.dtlsRole !== 'server' ||
+        !takesOverDtlsPeer(slot, msg, rinfo.address, rinfo.port, this.pub.remoteAddress, this.pub.remoteRtpPort)
+      ) {
+        c.dropUnexpectedSource++;
+        return;
+      }
+      restart = true;
     }
     if (!this.pub.limiter.take()) {
       c.dropRateLimited++;
       return;
     }
+    if (restart) this.restartDtls(rinfo.address, rinfo.port);
+    const ep = s.dtls;
+    if (ep === null) return;
     if (!s.dtlsStarted) this.maybeStartDtls();
     try {
       ep.handle(msg);
     } catch {
       s.counters.dtlsFailed++;
     }
+  }
+
+  /** A fresh RTP-component endpoint (same role and fingerprint) for a new DTLS peer; see dtls-peer.ts. */
+  private restartDtls(address: string, port: number): void {
+    const s = this.sec;
+    const role = s.dtlsRole;
+    const fingerprint = s.dtlsRemoteFingerprint;
+    if (role === undefined || fingerprint === undefined) return;
+    try {
+      s.dtls?.close();
+    } catch {
+      // closing a failed endpoint: nothing more to release
+    }
+    s.dtls = null;
+    s.dtlsPeerAddress = address;
+    s.dtlsPeerPort = port;
+    s.dtlsPeerFailed = false;
+    s.dtlsRestarts++;
+    s.counters.dtlsPeerRestarts++;
+    this.openDtls(role, fingerprint);
+  }
+
+  /** As restartDtls, for the RTCP component (its own endpoint, peer and keys). */
+  private restartRtcpDtls(address: string, port: number): void {
+    const s = this.sec;
+    const role = s.dtlsRole;
+    const fingerprint = s.dtlsRemoteFingerprint;
+    if (role === undefined || fingerprint === undefined) return;
+    const restarts = s.rtcpDtlsRestarts;
+    this.closeRtcpDtls();
+    this.openRtcpDtls(role, fingerprint);
+    s.rtcpDtlsPeerAddress = address;
+    s.rtcpDtlsPeerPort = port;
+    s.rtcpDtlsRestarts = restarts + 1;
+    s.counters.dtlsPeerRestarts++;
   }
 
   /**
@@ -581,8 +640,7 @@ export class SecureRelay extends PlainRelay {
   private onRtcpDtls(msg: Buffer, rinfo: RemoteInfo): void {
     const s = this.sec;
     const c = this.pub.counters;
-    const ep = s.rtcpDtls;
-    if (ep === null) {
+    if (s.rtcpDtls === null) {
       c.dropMalformed++;
       return;
     }
@@ -590,17 +648,32 @@ export class SecureRelay extends PlainRelay {
       c.dropUnexpectedSource++;
       return;
     }
+    let restart = false;
     if (s.rtcpDtlsPeerPort === 0) {
       s.rtcpDtlsPeerAddress = rinfo.address;
       s.rtcpDtlsPeerPort = rinfo.port;
-    } else if (rinfo.port !== s.rtcpDtlsPeerPort || rinfo.address !== s.rtcpDtlsPeerAddress) {
-      c.dropUnexpectedSource++;
-      return;
+    } else if (rinfo.port !== s.rtcpDtlsPeerPort || rinfo.address !== s.rtcpDtlsPeerAddress || s.rtcpDtlsPeerFailed) {
+      const slot = {
+        address: s.rtcpDtlsPeerAddress,
+        port: s.rtcpDtlsPeerPort,
+        connected: s.rtcpRx !== null,
+        failed: s.rtcpDtlsPeerFailed,
+        restarts: s.rtcpDtlsRestarts,
+      };
+      const signalledRtcpPort = this.pub.hasRemote && !this.pub.mux ? this.pub.remoteRtcpPort : 0;
+      if (s.dtlsRole !== 'server' || !takesOverDtlsPeer(slot, msg, rinfo.address, rinfo.port, this.pub.remoteAddress, signalledRtcpPort)) {
+        c.dropUnexpectedSource++;
+        return;
+      }
+      restart = true;
     }
     if (!this.pub.limiter.take()) {
       c.dropRateLimited++;
       return;
     }
+    if (restart) this.restartRtcpDtls(rinfo.address, rinfo.port);
+    const ep = s.rtcpDtls;
+    if (ep === null) return;
     if (!s.rtcpDtlsStarted) this.maybeStartRtcpDtls();
     try {
       ep.handle(msg);

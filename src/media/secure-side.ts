@@ -67,6 +67,9 @@ export class SecureSide {
   dtlsStarted = false;
   dtlsPeerAddress = '';
   dtlsPeerPort = 0;
+  /** The handshake with the current DTLS peer failed; fresh endpoints opened for a new peer (dtls-peer.ts). */
+  dtlsPeerFailed = false;
+  dtlsRestarts = 0;
   /** The peer's a=fingerprint as given (the RTCP component's handshake checks the same one). */
   dtlsRemoteFingerprint: { algorithm: string; value: string } | undefined;
   /**
@@ -77,6 +80,8 @@ export class SecureSide {
   rtcpDtlsStarted = false;
   rtcpDtlsPeerAddress = '';
   rtcpDtlsPeerPort = 0;
+  rtcpDtlsPeerFailed = false;
+  rtcpDtlsRestarts = 0;
   rtcpRx: SrtpContext | null = null;
   rtcpTx: SrtpContext | null = null;
   /** Packets from addresses other than the latched one are tried (authenticated) at this rate at most. */

@@ -57,6 +57,8 @@ export class SecureCounters {
   dtlsFailed = 0;
   rtcpDtlsConnected = 0;
   rtcpDtlsFailed = 0;
+  /** A new source's ClientHello took the DTLS peer slot without ICE (dtls-peer.ts), either component. */
+  dtlsPeerRestarts = 0;
   reset(): void {
     this.latches = 0;
     this.iceAnswered = 0;
@@ -65,5 +67,6 @@ export class SecureCounters {
     this.dtlsFailed = 0;
     this.rtcpDtlsConnected = 0;
     this.rtcpDtlsFailed = 0;
+    this.dtlsPeerRestarts = 0;
   }
 }

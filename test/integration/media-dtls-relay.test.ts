@@ -383,6 +383,107 @@ describe('DTLS-SRTP and ICE-lite toward a WSS client', { timeout: 40_000 }, () =
     }
   });
 
+  it('without ICE, a first source that stalls its handshake cannot hold the leg from the client at its signalled endpoint', async () => {
+    const { portMin } = testPortRange(200);
+    const provider = await createDtlsProvider({ handshakeTimeoutMs: 8000 });
+    const opened = await openSecureRelay({
+      publicAddress: '127.0.0.1',
+      publicPort: portMin + 130,
+      pbxAddress: '127.0.0.1',
+      pbxPort: portMin + 132,
+      dtls: provider,
+    });
+    assert.ok(opened.ok);
+    const relay = opened.value;
+    const client = await bindPeer('127.0.0.1');
+    const attacker = await bindPeer('127.0.0.9');
+    peers.push(client, attacker);
+    const clientCert = await createDtlsCertificate();
+    // The attacker's real ClientHello (its own certificate), sent once; then it goes quiet.
+    let hello: Buffer | undefined;
+    const stalled = createDtlsEndpoint({
+      role: 'client',
+      certificate: await createDtlsCertificate(),
+      remoteFingerprint: { algorithm: 'sha-256', value: provider.fingerprint },
+      send: (d) => {
+        hello ??= Buffer.from(d);
+      },
+    });
+    try {
+      assert.ok(
+        relay.setPublicSecurity({ dtls: { role: 'server', remoteFingerprint: { algorithm: 'sha-256', value: clientCert.fingerprint } } })
+          .ok,
+      );
+      relay.setRemote('public', { address: '127.0.0.1', port: client.port, rtcpMux: true });
+      stalled.start();
+      await until(() => hello !== undefined, 2000, 'the attacker’s ClientHello');
+      await attacker.send(hello as Buffer, relay.publicPort);
+      await until(() => attacker.received.length > 0, 2000, 'the relay answers the first source');
+
+      // The client at the endpoint it signalled takes the leg at once, well inside the 8 s handshake bound.
+      const t0 = Date.now();
+      const rtp = await clientHandshake(client, clientCert, provider.fingerprint, relay.publicPort);
+      assert.ok(Date.now() - t0 < 3000, `handshake took ${Date.now() - t0} ms`);
+      await until(() => relay.secureCounters().dtlsConnected === 1, 2000, 'relay-side handshake complete');
+      assert.equal(relay.secureCounters().dtlsPeerRestarts, 1);
+
+      // Once a handshake completed nobody takes the slot again: the attacker's next ClientHello is dropped.
+      const dropped = relay.counters('public').dropUnexpectedSource;
+      await attacker.send(hello as Buffer, relay.publicPort);
+      await until(() => relay.counters('public').dropUnexpectedSource === dropped + 1, 2000, 'late ClientHello dropped');
+      assert.equal(relay.secureCounters().dtlsPeerRestarts, 1);
+      assert.equal(relay.secureCounters().dtlsConnected, 1);
+      rtp.close();
+    } finally {
+      stalled.close();
+      await relay.close();
+    }
+  });
+
+  it('without ICE, after the first source fails its handshake, a client from another address (NAT) gets the leg', async () => {
+    const { portMin } = testPortRange(200);
+    const provider = await createDtlsProvider({ handshakeTimeoutMs: 8000 });
+    const opened = await openSecureRelay({
+      publicAddress: '127.0.0.1',
+      publicPort: portMin + 140,
+      pbxAddress: '127.0.0.1',
+      pbxPort: portMin + 142,
+      dtls: provider,
+    });
+    assert.ok(opened.ok);
+    const relay = opened.value;
+    const natted = await bindPeer('127.0.0.1');
+    const attacker = await bindPeer('127.0.0.9');
+    peers.push(natted, attacker);
+    const clientCert = await createDtlsCertificate();
+    try {
+      assert.ok(
+        relay.setPublicSecurity({ dtls: { role: 'server', remoteFingerprint: { algorithm: 'sha-256', value: clientCert.fingerprint } } })
+          .ok,
+      );
+      // Behind NAT: the client's packets come from another port than the one in its SDP.
+      relay.setRemote('public', { address: '127.0.0.1', port: natted.port === 65000 ? 65002 : 65000, rtcpMux: true });
+      // The attacker completes its flights with a certificate that is not the client's: the relay refuses it.
+      const refused = clientHandshake(attacker, await createDtlsCertificate(), provider.fingerprint, relay.publicPort);
+      refused.catch(() => {});
+      await until(() => relay.secureCounters().dtlsFailed === 1, 4000, 'the impostor’s handshake fails');
+      assert.equal(relay.secureCounters().dtlsConnected, 0);
+
+      const rtp = await clientHandshake(natted, clientCert, provider.fingerprint, relay.publicPort);
+      await until(() => relay.secureCounters().dtlsConnected === 1, 2000, 'the client’s handshake completes');
+      assert.equal(relay.secureCounters().dtlsPeerRestarts, 1);
+      // Its keys work: authenticated SRTP from it latches the leg.
+      const srtp = srtpSession(rtp.keys);
+      const p1 = RtpPacket.deSerialize(rtpPacket(1));
+      await natted.send(Buffer.from(srtp.encrypt(p1.payload, p1.header)), relay.publicPort);
+      await until(() => relay.latchedPeer() !== null, 2000, 'latched on authenticated SRTP');
+      assert.deepEqual(relay.latchedPeer(), { address: '127.0.0.1', port: natted.port });
+      rtp.close();
+    } finally {
+      await relay.close();
+    }
+  });
+
   it('as DTLS client without rtcp-mux, starts the RTCP component’s handshake toward the signalled RTCP port', async () => {
     const { portMin } = testPortRange(200);
     const provider = await createDtlsProvider({ handshakeTimeoutMs: 3000 });
