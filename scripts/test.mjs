@@ -1,7 +1,7 @@
 #!/usr/bin/env node
-// `npm test`: typecheck, unit + property tests, then integration tests (real sockets and real peers, one file
-// at a time). Missing Debian test tools are installed when running as root, otherwise one clear line says what
-// to install.
+// `npm test`: typecheck, lint (biome), unit + property tests, then integration tests (real sockets and real peers,
+// one file at a time). Missing Debian test tools are installed when running as root, otherwise one clear line says
+// what to install.
 import { spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
@@ -29,6 +29,11 @@ if (run('bash', ['scripts/install-test-tools.sh']) !== 0) process.exit(1);
 
 if (run('node_modules/.bin/tsc', ['--noEmit', '-p', 'tsconfig.json']) !== 0) {
   console.error('npm test: typecheck failed');
+  process.exit(1);
+}
+
+if (run('node_modules/.bin/biome', ['check', 'src', 'test', 'bench', 'scripts']) !== 0) {
+  console.error('npm test: lint failed (npx biome check --write src test bench scripts fixes formatting)');
   process.exit(1);
 }
 
