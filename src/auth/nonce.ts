@@ -1,7 +1,7 @@
 /**
  * Stateless nonces and nonce-count replay tracking (RFC 7616 §3.3 and §5.4–§5.5, RFC 3261 §22.4).
  *
- * Nonce (40 bytes, base64url without padding → 54 characters):
+ * Nonce (48 bytes, base64url without padding → 64 characters):
  *
  *    0                   1                   2                   3
  *    0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1
@@ -9,15 +9,23 @@
  *   |            issued at: wall-clock ms since epoch, u64 BE       |
  *   |                                                               |
  *   +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
- *   |  HMAC-SHA256(secret, ts || u16 len(realm) || realm || source) |
- *   |                          (32 bytes)                           |
+ *   |                   unique: 8 random bytes                      |
+ *   |                                                               |
  *   +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+ *   |  HMAC-SHA256(secret, ts || unique || u16 len(realm) || realm  |
+ *   |                 || source)  (32 bytes)                        |
+ *   +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+ *
+ * The random part makes every challenge's nonce its own. Without it two challenges to one address in the same
+ * millisecond (two calls from phones behind one office NAT, or one SIPp) carried the same nonce, both clients
+ * answered with nc=00000001, and the nonce-count check took the second for a replay: a valid call was challenged
+ * again and, retransmitting, ended in a timeout (found by the fraud SIPp test under load).
  *
  * Issuing costs no state; any Palisade holding the secret can verify. The realm's length prefix keeps
  * (realm, source) pairs unambiguous. `source` is the client's IP address (no port: a TCP reconnect or a
  * NAT rebinding changes the port, not the client). Wall time is used so nonces survive a restart.
  */
-import { createHmac, timingSafeEqual } from 'node:crypto';
+import { createHmac, randomFillSync, timingSafeEqual } from 'node:crypto';
 import { BoundedMap } from '../core/bounded-map.ts';
 
 export type NonceStatus = 'ok' | 'stale' | 'invalid';
@@ -26,17 +34,19 @@ export type NonceStatus = 'ok' | 'stale' | 'invalid';
 export const DEFAULT_NONCE_TTL_MS = 300_000;
 /** A nonce stamped later than now by more than this was not issued by a clock we trust. */
 export const DEFAULT_NONCE_FUTURE_SKEW_MS = 5_000;
-export const NONCE_BYTES = 40;
-export const NONCE_LENGTH = 54;
+export const NONCE_BYTES = 48;
+export const NONCE_LENGTH = 64;
 
 const TS_BYTES = 8;
-const NONCE_RE = /^[A-Za-z0-9_-]{54}$/;
+/** Issue time and the random part: what the MAC covers before realm and source. */
+const HEAD_BYTES = 16;
+const NONCE_RE = /^[A-Za-z0-9_-]{64}$/;
 
-function nonceMac(secret: Uint8Array, ts: Buffer, realm: string, source: string): Buffer {
+function nonceMac(secret: Uint8Array, head: Buffer, realm: string, source: string): Buffer {
   const realmBytes = Buffer.from(realm, 'utf8');
   const len = Buffer.alloc(2);
   len.writeUInt16BE(Math.min(realmBytes.length, 0xffff));
-  return createHmac('sha256', secret).update(ts).update(len).update(realmBytes).update(source, 'utf8').digest();
+  return createHmac('sha256', secret).update(head).update(len).update(realmBytes).update(source, 'utf8').digest();
 }
 
 export interface IssueNonceInput {
@@ -49,9 +59,10 @@ export interface IssueNonceInput {
 }
 
 export function createNonce(input: IssueNonceInput): string {
-  const ts = Buffer.alloc(TS_BYTES);
-  ts.writeBigUInt64BE(BigInt(Math.max(0, Math.floor(input.nowMs))));
-  return Buffer.concat([ts, nonceMac(input.secret, ts, input.realm, input.source)]).toString('base64url');
+  const head = Buffer.alloc(HEAD_BYTES);
+  head.writeBigUInt64BE(BigInt(Math.max(0, Math.floor(input.nowMs))));
+  randomFillSync(head, TS_BYTES, HEAD_BYTES - TS_BYTES);
+  return Buffer.concat([head, nonceMac(input.secret, head, input.realm, input.source)]).toString('base64url');
 }
 
 /** The issue time a well-formed nonce claims (not authenticated: call verifyNonce first). */
@@ -83,15 +94,15 @@ export function verifyNonce(nonce: unknown, input: VerifyNonceInput): NonceStatu
   // base64url has spare bits in the last character; insist on the canonical form so a nonce has one spelling
   // (the nonce-count map is keyed by the string).
   if (raw.length !== NONCE_BYTES || raw.toString('base64url') !== nonce) return 'invalid';
-  const ts = raw.subarray(0, TS_BYTES);
-  const mac = raw.subarray(TS_BYTES);
+  const head = raw.subarray(0, HEAD_BYTES);
+  const mac = raw.subarray(HEAD_BYTES);
   let good = false;
   for (const secret of input.secrets) {
     // Every secret is tried, so the time taken does not say which one matched.
-    if (timingSafeEqual(nonceMac(secret, ts, input.realm, input.source), mac)) good = true;
+    if (timingSafeEqual(nonceMac(secret, head, input.realm, input.source), mac)) good = true;
   }
   if (!good) return 'invalid';
-  const issued = Number(ts.readBigUInt64BE(0));
+  const issued = Number(head.readBigUInt64BE(0));
   if (issued > input.nowMs + (input.maxFutureSkewMs ?? DEFAULT_NONCE_FUTURE_SKEW_MS)) return 'invalid';
   if (input.nowMs - issued > (input.ttlMs ?? DEFAULT_NONCE_TTL_MS)) return 'stale';
   return 'ok';

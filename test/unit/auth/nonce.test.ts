@@ -62,7 +62,7 @@ describe('stateless nonces', () => {
     assert.equal(verifyNonce('', base), 'invalid');
     assert.equal(verifyNonce(nonce.replace(/.$/, '+'), base), 'invalid');
     assert.equal(verifyNonce(undefined, base), 'invalid');
-    // 40 bytes: the last base64url character carries 2 spare bits; a different spelling is refused.
+    // Another last character (here: a neighbour in the alphabet) is another nonce, refused.
     const last = nonce.at(-1) ?? 'A';
     const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
     const idx = alphabet.indexOf(last);
@@ -70,6 +70,25 @@ describe('stateless nonces', () => {
     assert.equal(verifyNonce(nonce.slice(0, -1) + sibling, base), 'invalid');
     const future = createNonce({ secret, realm: 'r', source: 's', nowMs: now + 60_000 });
     assert.equal(verifyNonce(future, base), 'invalid');
+  });
+});
+
+describe('one nonce per challenge', () => {
+  it('two challenges to one address in the same millisecond get different nonces, each with its own nonce count', () => {
+    const now = 1_700_000_000_000;
+    const input = { secret, realm: 'palisade', source: '203.0.113.5', nowMs: now };
+    const issued = new Set(Array.from({ length: 1000 }, () => createNonce(input)));
+    assert.equal(issued.size, 1000);
+    const [a, b] = [...issued] as [string, string];
+    const base = { secrets: [secret], realm: 'palisade', source: '203.0.113.5', nowMs: now };
+    assert.equal(verifyNonce(a, base), 'ok');
+    assert.equal(verifyNonce(b, base), 'ok');
+    assert.equal(nonceIssuedAt(a), now);
+    // Two phones behind one NAT both answer with nc=00000001: neither is a replay.
+    const t = new NonceCountTracker(10);
+    assert.equal(t.check(a, now, 1), 'ok');
+    assert.equal(t.check(b, now, 1), 'ok');
+    assert.equal(t.check(b, now, 1), 'replay');
   });
 });
 
