@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { after, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import { type PalisadeHandle, startPalisade } from './harness/daemon.ts';
 import { addUser } from './harness/digest-client.ts';
 import { readSippMessages, runSipp, type SippResult, type SippUasHandle, selectMessages, startSippUas } from './harness/sipp.ts';
@@ -135,36 +135,38 @@ async function pbxInvitesByUser(uas: SippUasHandle): Promise<Record<string, numb
 }
 
 describe('call limits under SIPp load from three users at once', () => {
-  let rig: Rig | undefined;
-  after(async () => {
-    await stopRig(rig);
-  });
-
   test(`concurrency: 8 simultaneous calls per user, limit ${CONCURRENT}: exactly ${CONCURRENT} per user reach the PBX`, T, async () => {
-    rig = await startRig({ concurrent: CONCURRENT, callsPerMinute: 1000 });
-    const res = await loadFromAllUsers(rig, { calls: 8, rate: 100, holdMs: 3000 });
-    for (const u of USERS) {
-      const x = res.get(u.user);
-      assert.ok(x);
-      assert.equal(x.r.failed, 0, explain(x.r));
-      assert.equal(x.answered, CONCURRENT, `${u.user} answered\n${explain(x.r)}`);
-      assert.equal(x.refused, 8 - CONCURRENT, `${u.user} refused`);
+    // Stopped in finally: a failed assertion used to leave this daemon running, and it kept the test file alive.
+    const rig = await startRig({ concurrent: CONCURRENT, callsPerMinute: 1000 });
+    try {
+      const res = await loadFromAllUsers(rig, { calls: 8, rate: 100, holdMs: 3000 });
+      for (const u of USERS) {
+        const x = res.get(u.user);
+        assert.ok(x);
+        assert.equal(x.r.failed, 0, explain(x.r));
+        assert.equal(x.answered, CONCURRENT, `${u.user} answered\n${explain(x.r)}`);
+        assert.equal(x.refused, 8 - CONCURRENT, `${u.user} refused`);
+      }
+      assert.deepEqual(await pbxInvitesByUser(rig.uas), { u1: CONCURRENT, u2: CONCURRENT, u3: CONCURRENT });
+    } finally {
+      await stopRig(rig);
     }
-    assert.deepEqual(await pbxInvitesByUser(rig.uas), { u1: CONCURRENT, u2: CONCURRENT, u3: CONCURRENT });
-    await stopRig(rig);
-    rig = undefined;
   });
 
   test(`calls per minute: 10 short calls per user, limit ${PER_MINUTE}/min: exactly ${PER_MINUTE} per user reach the PBX`, T, async () => {
-    rig = await startRig({ concurrent: 100, callsPerMinute: PER_MINUTE });
-    const res = await loadFromAllUsers(rig, { calls: 10, rate: 20, holdMs: 50 });
-    for (const u of USERS) {
-      const x = res.get(u.user);
-      assert.ok(x);
-      assert.equal(x.r.failed, 0, explain(x.r));
-      assert.equal(x.answered, PER_MINUTE, `${u.user} answered\n${explain(x.r)}`);
-      assert.equal(x.refused, 10 - PER_MINUTE, `${u.user} refused`);
+    const rig = await startRig({ concurrent: 100, callsPerMinute: PER_MINUTE });
+    try {
+      const res = await loadFromAllUsers(rig, { calls: 10, rate: 20, holdMs: 50 });
+      for (const u of USERS) {
+        const x = res.get(u.user);
+        assert.ok(x);
+        assert.equal(x.r.failed, 0, explain(x.r));
+        assert.equal(x.answered, PER_MINUTE, `${u.user} answered\n${explain(x.r)}`);
+        assert.equal(x.refused, 10 - PER_MINUTE, `${u.user} refused`);
+      }
+      assert.deepEqual(await pbxInvitesByUser(rig.uas), { u1: PER_MINUTE, u2: PER_MINUTE, u3: PER_MINUTE });
+    } finally {
+      await stopRig(rig);
     }
-    assert.deepEqual(await pbxInvitesByUser(rig.uas), { u1: PER_MINUTE, u2: PER_MINUTE, u3: PER_MINUTE });
   });
 });
