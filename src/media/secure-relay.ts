@@ -23,6 +23,9 @@
  * ICE the first source; with ICE only the ICE-latched host, as component 2 has no checks of its own here), and
  * the RTCP peer latches on SRTCP those keys authenticate. Nothing on the RTCP port ever moves the RTP latch.
  *
+ * Modules: the DTLS handshakes of both components are run by secure-dtls.ts, ICE-lite checks answered by
+ * secure-ice.ts; the state they and this relay share is a SecureSide (secure-side.ts).
+ *
  * Hot path: unprotect works in place in the received buffer; protect writes into a ring of preallocated
  * buffers (an unconnected send completes on the next tick, so a single scratch buffer could be overwritten
  * before the kernel copied it). No closures, no logging per packet; counters are plain numbers.
@@ -30,8 +33,6 @@
 import type { RemoteInfo, Socket } from 'node:dgram';
 import { err, ok, type Result } from '../core/result.ts';
 import { DEMUX_DTLS, DEMUX_RTCP, DEMUX_RTP, DEMUX_STUN, demuxPacket } from './demux.ts';
-import { takesOverDtlsPeer } from './dtls-peer.ts';
-import { createIceLiteResponder, isValidIcePwd, isValidIceUfrag } from './ice-lite.ts';
 import {
   bindRelaySockets,
   type IdleDropCounter,
@@ -42,40 +43,19 @@ import {
 } from './plain-relay.ts';
 import type { MediaEndpoint, MediaSide } from './relay.ts';
 import { PACKET_RTCP } from './relay.ts';
+import { SecureDtls } from './secure-dtls.ts';
+import { answerIceCheck, applyIce, iceCredentialsError } from './secure-ice.ts';
 import { contextFor, nextTxBuffer, SecureSide, sameKey } from './secure-side.ts';
 import type { DtlsProvider, PublicSecurity, SecureCounters, SecurityErrorCode } from './secure-types.ts';
-import { createSrtpContext, type SrtpContext, SrtpError } from './srtp/index.ts';
+import { type SrtpContext, SrtpError } from './srtp/index.ts';
 
 export type { DtlsEndpointLike, DtlsProvider, PublicSecurity, SecurityErrorCode, SrtpKeyPair } from './secure-types.ts';
 export { SecureCounters } from './secure-types.ts';
 
 export class SecureRelay extends PlainRelay {
   private readonly sec = new SecureSide();
-  private readonly dtlsProvider: DtlsProvider | undefined;
-  /** The public endpoint the client signalled (not trusted for acceptance; a DTLS client's first destination). */
-  private signalledAddress = '';
-  private signalledPort = 0;
-
-  private readonly dtlsSend = (datagram: Buffer): void => {
-    const s = this.sec;
-    if (s.dtlsPeerPort === 0) return;
-    try {
-      this.pub.rtp.sock.send(datagram, s.dtlsPeerPort, s.dtlsPeerAddress);
-    } catch {
-      this.pub.counters.dropSendError++;
-    }
-  };
-
-  /** The RTCP component's records leave from the public RTCP socket. */
-  private readonly rtcpDtlsSend = (datagram: Buffer): void => {
-    const s = this.sec;
-    if (s.rtcpDtlsPeerPort === 0) return;
-    try {
-      this.pub.rtcp.sock.send(datagram, s.rtcpDtlsPeerPort, s.rtcpDtlsPeerAddress);
-    } catch {
-      this.pub.counters.dropSendError++;
-    }
-  };
+  /** The DTLS-SRTP handshakes (RTP and RTCP components) and the endpoint the client signalled. */
+  private readonly handshakes: SecureDtls;
 
   constructor(
     publicPort: number,
@@ -86,7 +66,7 @@ export class SecureRelay extends PlainRelay {
     dtls?: DtlsProvider,
   ) {
     super(publicPort, pbxPort, sockets, idleDrops, maxPacketRate);
-    this.dtlsProvider = dtls;
+    this.handshakes = new SecureDtls(this.sec, this.pub, dtls);
     this.sec.foreignLimiter.setRate(maxPacketRate);
   }
 
@@ -116,14 +96,10 @@ export class SecureRelay extends PlainRelay {
       // Back to a plain leg: the public sockets connect to the signalled endpoint again.
       return ok(undefined);
     }
-    if (p.dtls && !this.dtlsProvider) return err({ code: 'MEDIA_BAD_SECURITY', reason: 'DTLS-SRTP is not available' });
+    if (p.dtls && !this.handshakes.available) return err({ code: 'MEDIA_BAD_SECURITY', reason: 'DTLS-SRTP is not available' });
     if (p.dtls && p.sdes) return err({ code: 'MEDIA_BAD_SECURITY', reason: 'SDES and DTLS on one stream' });
-    if (p.ice && (!isValidIceUfrag(p.ice.localUfrag) || !isValidIcePwd(p.ice.localPwd))) {
-      return err({ code: 'MEDIA_BAD_SECURITY', reason: 'bad ICE credentials' });
-    }
-    if (p.ice?.remoteUfrag !== undefined && !isValidIceUfrag(p.ice.remoteUfrag)) {
-      return err({ code: 'MEDIA_BAD_SECURITY', reason: 'bad remote ICE ufrag' });
-    }
+    const iceError = iceCredentialsError(p.ice);
+    if (iceError !== undefined) return err({ code: 'MEDIA_BAD_SECURITY', reason: iceError });
     let rx: SrtpContext | null = s.rx;
     let tx: SrtpContext | null = s.tx;
     try {
@@ -143,34 +119,18 @@ export class SecureRelay extends PlainRelay {
       this.pub.rtcp.set('', 0);
     }
     if (p.sdes) {
-      this.closeDtls();
+      this.handshakes.close();
       s.sdesProfile = p.sdes.profile;
       s.txKey = p.sdes.tx;
       s.rxKey = p.sdes.rx;
       s.tx = tx;
       s.rx = rx;
     }
-    if (p.ice) {
-      if (s.ice === null || s.iceUfrag !== p.ice.localUfrag || s.icePwd !== p.ice.localPwd) {
-        s.ice = createIceLiteResponder({
-          localUfrag: p.ice.localUfrag,
-          localPwd: p.ice.localPwd,
-          ...(p.ice.remoteUfrag !== undefined ? { remoteUfrag: p.ice.remoteUfrag } : {}),
-        });
-        s.iceUfrag = p.ice.localUfrag;
-        s.icePwd = p.ice.localPwd;
-      } else if (p.ice.remoteUfrag !== undefined) {
-        s.ice.setRemoteUfrag(p.ice.remoteUfrag);
-      }
-    } else {
-      s.ice = null;
-      s.iceUfrag = '';
-      s.icePwd = '';
-    }
+    applyIce(s, p.ice);
     if (p.dtls) {
       const fp = `${p.dtls.remoteFingerprint.algorithm.toLowerCase()} ${p.dtls.remoteFingerprint.value.toUpperCase()}`;
       if (s.dtls === null || s.dtlsRole !== p.dtls.role || s.dtlsFingerprint !== fp) {
-        this.closeDtls();
+        this.handshakes.close();
         s.sdesProfile = undefined;
         s.txKey = undefined;
         s.rxKey = undefined;
@@ -179,176 +139,17 @@ export class SecureRelay extends PlainRelay {
         s.dtlsRole = p.dtls.role;
         s.dtlsFingerprint = fp;
         s.dtlsRemoteFingerprint = { algorithm: p.dtls.remoteFingerprint.algorithm, value: p.dtls.remoteFingerprint.value };
-        this.openDtls(p.dtls.role, p.dtls.remoteFingerprint);
+        this.handshakes.open(p.dtls.role, p.dtls.remoteFingerprint);
       }
     }
-    this.syncRtcpDtls();
+    this.handshakes.syncRtcp();
     return ok(undefined);
-  }
-
-  private openDtls(role: 'client' | 'server', remoteFingerprint: { algorithm: string; value: string }): void {
-    const provider = this.dtlsProvider;
-    if (!provider) return;
-    const s = this.sec;
-    const ep = provider.createEndpoint({ role, remoteFingerprint, send: this.dtlsSend });
-    s.dtls = ep;
-    s.dtlsStarted = false;
-    ep.onConnected((r) => {
-      if (s.dtls !== ep) return;
-      try {
-        s.rx = createSrtpContext({ profile: r.profile, ...r.keys.remote });
-        s.tx = createSrtpContext({ profile: r.profile, ...r.keys.local });
-        s.counters.dtlsConnected++;
-      } catch {
-        s.counters.dtlsFailed++;
-      }
-    });
-    ep.onFailed(() => {
-      if (s.dtls !== ep) return;
-      s.counters.dtlsFailed++;
-      s.dtlsPeerFailed = true;
-    });
-    this.maybeStartDtls();
-  }
-
-  /**
-   * A DTLS client sends its first flight to the ICE-latched peer, or without ICE to the signalled endpoint; a
-   * server answers whoever the records came from (the peer is set when the first record is accepted).
-   */
-  private maybeStartDtls(): void {
-    const s = this.sec;
-    if (!s.dtls || s.dtlsStarted) return;
-    if (s.dtlsRole === 'client') {
-      if (s.ice !== null) {
-        if (!s.latched) return;
-        s.dtlsPeerAddress = s.latchAddress;
-        s.dtlsPeerPort = s.latchPort;
-      } else {
-        if (this.signalledPort === 0) return;
-        s.dtlsPeerAddress = this.signalledAddress;
-        s.dtlsPeerPort = this.signalledPort;
-      }
-    }
-    s.dtlsStarted = true;
-    try {
-      s.dtls.start();
-    } catch {
-      s.counters.dtlsFailed++;
-    }
-  }
-
-  /**
-   * The RTCP component's handshake exists while the leg runs DTLS and the client signalled a port pair (no
-   * rtcp-mux); it goes away when the client moves to rtcp-mux. Called whenever either may have changed.
-   */
-  private syncRtcpDtls(): void {
-    const s = this.sec;
-    if (s.dtls !== null && s.dtlsRole !== undefined && s.dtlsRemoteFingerprint && this.pub.hasRemote && !this.pub.mux) {
-      if (s.rtcpDtls === null) this.openRtcpDtls(s.dtlsRole, s.dtlsRemoteFingerprint);
-      this.maybeStartRtcpDtls();
-    } else if (s.rtcpDtls !== null && this.pub.hasRemote && this.pub.mux) {
-      this.closeRtcpDtls();
-    }
-  }
-
-  private openRtcpDtls(role: 'client' | 'server', remoteFingerprint: { algorithm: string; value: string }): void {
-    const provider = this.dtlsProvider;
-    if (!provider) return;
-    const s = this.sec;
-    const ep = provider.createEndpoint({ role, remoteFingerprint, send: this.rtcpDtlsSend });
-    s.rtcpDtls = ep;
-    s.rtcpDtlsStarted = false;
-    ep.onConnected((r) => {
-      if (s.rtcpDtls !== ep) return;
-      try {
-        s.rtcpRx = createSrtpContext({ profile: r.profile, ...r.keys.remote });
-        s.rtcpTx = createSrtpContext({ profile: r.profile, ...r.keys.local });
-        s.counters.dtlsConnected++;
-        s.counters.rtcpDtlsConnected++;
-      } catch {
-        s.counters.dtlsFailed++;
-        s.counters.rtcpDtlsFailed++;
-      }
-    });
-    ep.onFailed(() => {
-      if (s.rtcpDtls !== ep) return;
-      s.counters.dtlsFailed++;
-      s.counters.rtcpDtlsFailed++;
-      s.rtcpDtlsPeerFailed = true;
-    });
-  }
-
-  /**
-   * As maybeStartDtls, for the RTCP component: a client sends its first flight to the signalled RTCP port (with
-   * ICE, on the ICE-latched host); a server arms its time bound now and answers the first source.
-   */
-  private maybeStartRtcpDtls(): void {
-    const s = this.sec;
-    const ep = s.rtcpDtls;
-    if (ep === null || s.rtcpDtlsStarted) return;
-    if (s.dtlsRole === 'client') {
-      if (!this.pub.hasRemote || this.pub.mux) return;
-      if (s.ice !== null) {
-        if (!s.latched) return;
-        s.rtcpDtlsPeerAddress = s.latchAddress;
-      } else {
-        s.rtcpDtlsPeerAddress = this.pub.remoteAddress;
-      }
-      s.rtcpDtlsPeerPort = this.pub.remoteRtcpPort;
-    }
-    s.rtcpDtlsStarted = true;
-    try {
-      ep.start();
-    } catch {
-      s.counters.dtlsFailed++;
-      s.counters.rtcpDtlsFailed++;
-    }
-  }
-
-  private closeRtcpDtls(): void {
-    const s = this.sec;
-    if (s.rtcpDtls) {
-      try {
-        s.rtcpDtls.close();
-      } catch {
-        // closing a failed endpoint: nothing more to release
-      }
-    }
-    s.rtcpDtls = null;
-    s.rtcpDtlsStarted = false;
-    s.rtcpDtlsPeerAddress = '';
-    s.rtcpDtlsPeerPort = 0;
-    s.rtcpDtlsPeerFailed = false;
-    s.rtcpDtlsRestarts = 0;
-    s.rtcpRx = null;
-    s.rtcpTx = null;
-  }
-
-  private closeDtls(): void {
-    const s = this.sec;
-    this.closeRtcpDtls();
-    s.dtlsRemoteFingerprint = undefined;
-    if (s.dtls) {
-      try {
-        s.dtls.close();
-      } catch {
-        // closing a failed endpoint: nothing more to release
-      }
-    }
-    s.dtls = null;
-    s.dtlsRole = undefined;
-    s.dtlsFingerprint = '';
-    s.dtlsStarted = false;
-    s.dtlsPeerAddress = '';
-    s.dtlsPeerPort = 0;
-    s.dtlsPeerFailed = false;
-    s.dtlsRestarts = 0;
   }
 
   private clearSecurity(): void {
     const s = this.sec;
     const wasActive = s.active;
-    this.closeDtls();
+    this.handshakes.close();
     s.active = false;
     s.rx = null;
     s.tx = null;
@@ -373,19 +174,14 @@ export class SecureRelay extends PlainRelay {
 
   override setRemote(side: MediaSide, remote: MediaEndpoint | null): void {
     if (side === 'pbx' || !this.sec.active) {
-      if (side === 'public') this.noteSignalled(remote);
+      if (side === 'public') this.handshakes.noteSignalled(remote);
       super.setRemote(side, remote);
       return;
     }
-    this.noteSignalled(remote);
+    this.handshakes.noteSignalled(remote);
     this.applyRemote(this.pub, remote, false);
-    this.maybeStartDtls();
-    this.syncRtcpDtls();
-  }
-
-  private noteSignalled(remote: MediaEndpoint | null): void {
-    this.signalledAddress = remote && remote.port !== 0 ? remote.address : '';
-    this.signalledPort = remote && remote.port !== 0 ? remote.port : 0;
+    this.handshakes.maybeStart();
+    this.handshakes.syncRtcp();
   }
 
   override reset(): boolean {
@@ -393,8 +189,7 @@ export class SecureRelay extends PlainRelay {
     if (!super.reset()) return false;
     this.clearSecurity();
     this.sec.counters.reset();
-    this.signalledAddress = '';
-    this.signalledPort = 0;
+    this.handshakes.noteSignalled(null);
     return true;
   }
 
@@ -405,7 +200,7 @@ export class SecureRelay extends PlainRelay {
   }
 
   override close(): Promise<void> {
-    this.closeDtls();
+    this.handshakes.close();
     return super.close();
   }
 
@@ -430,12 +225,15 @@ export class SecureRelay extends PlainRelay {
     c.bytesIn += msg.length;
     const kind = demuxPacket(msg);
     if (kind === DEMUX_STUN) {
-      this.onStun(onRtcpSocket, msg, rinfo);
+      if (answerIceCheck(s, this.pub, onRtcpSocket, msg, rinfo)) {
+        this.handshakes.maybeStart();
+        this.handshakes.maybeStartRtcp();
+      }
       return;
     }
     if (kind === DEMUX_DTLS) {
-      if (onRtcpSocket) this.onRtcpDtls(msg, rinfo);
-      else this.onDtls(msg, rinfo);
+      if (onRtcpSocket) this.handshakes.onRtcpRecord(msg, rinfo);
+      else this.handshakes.onRecord(msg, rinfo);
       return;
     }
     if (kind !== DEMUX_RTP && kind !== DEMUX_RTCP) {
@@ -510,176 +308,6 @@ export class SecureRelay extends PlainRelay {
       c.bytesOut += n;
     } catch {
       c.dropSendError++;
-    }
-  }
-
-  private onStun(onRtcpSocket: boolean, msg: Buffer, rinfo: RemoteInfo): void {
-    const s = this.sec;
-    const c = this.pub.counters;
-    const ice = s.ice;
-    if (ice === null || onRtcpSocket) {
-      c.dropMalformed++;
-      return;
-    }
-    const r = ice.handle(msg, rinfo.address, rinfo.port, s.stunOut);
-    if (r.kind === 'drop') {
-      c.dropMalformed++;
-      return;
-    }
-    try {
-      this.pub.rtp.sock.send(s.stunOut, 0, r.length, rinfo.port, rinfo.address);
-    } catch {
-      c.dropSendError++;
-    }
-    if (r.kind === 'error') {
-      s.counters.iceRejected++;
-      c.dropAuthFailed++;
-      return;
-    }
-    s.counters.iceAnswered++;
-    // RFC 8445 §7.3.1.5: a lite agent uses the nominated pair; before a nomination, the first valid check.
-    if (!s.latched || (r.useCandidate && (rinfo.port !== s.latchPort || rinfo.address !== s.latchAddress))) {
-      s.latched = true;
-      s.latchAddress = rinfo.address;
-      s.latchPort = rinfo.port;
-      s.counters.latches++;
-      this.maybeStartDtls();
-      this.maybeStartRtcpDtls();
-    }
-  }
-
-  private onDtls(msg: Buffer, rinfo: RemoteInfo): void {
-    const s = this.sec;
-    const c = this.pub.counters;
-    if (s.dtls === null) {
-      c.dropMalformed++;
-      return;
-    }
-    let restart = false;
-    if (s.ice !== null) {
-      if (!s.latched || rinfo.port !== s.latchPort || rinfo.address !== s.latchAddress) {
-        c.dropUnexpectedSource++;
-        return;
-      }
-      s.dtlsPeerAddress = rinfo.address;
-      s.dtlsPeerPort = rinfo.port;
-    } else if (s.dtlsPeerPort === 0) {
-      s.dtlsPeerAddress = rinfo.address;
-      s.dtlsPeerPort = rinfo.port;
-    } else if (rinfo.port !== s.dtlsPeerPort || rinfo.address !== s.dtlsPeerAddress || s.dtlsPeerFailed) {
-      const slot = {
-        address: s.dtlsPeerAddress,
-        port: s.dtlsPeerPort,
-        connected: s.rx !== null,
-        failed: s.dtlsPeerFailed,
-        restarts: s.dtlsRestarts,
-      };
-      if (
-        s.dtlsRole !== 'server' ||
-        !takesOverDtlsPeer(slot, msg, rinfo.address, rinfo.port, this.pub.remoteAddress, this.pub.remoteRtpPort)
-      ) {
-        c.dropUnexpectedSource++;
-        return;
-      }
-      restart = true;
-    }
-    if (!this.pub.limiter.take()) {
-      c.dropRateLimited++;
-      return;
-    }
-    if (restart) this.restartDtls(rinfo.address, rinfo.port);
-    const ep = s.dtls;
-    if (ep === null) return;
-    if (!s.dtlsStarted) this.maybeStartDtls();
-    try {
-      ep.handle(msg);
-    } catch {
-      s.counters.dtlsFailed++;
-    }
-  }
-
-  /** A fresh RTP-component endpoint (same role and fingerprint) for a new DTLS peer; see dtls-peer.ts. */
-  private restartDtls(address: string, port: number): void {
-    const s = this.sec;
-    const role = s.dtlsRole;
-    const fingerprint = s.dtlsRemoteFingerprint;
-    if (role === undefined || fingerprint === undefined) return;
-    try {
-      s.dtls?.close();
-    } catch {
-      // closing a failed endpoint: nothing more to release
-    }
-    s.dtls = null;
-    s.dtlsPeerAddress = address;
-    s.dtlsPeerPort = port;
-    s.dtlsPeerFailed = false;
-    s.dtlsRestarts++;
-    s.counters.dtlsPeerRestarts++;
-    this.openDtls(role, fingerprint);
-  }
-
-  /** As restartDtls, for the RTCP component (its own endpoint, peer and keys). */
-  private restartRtcpDtls(address: string, port: number): void {
-    const s = this.sec;
-    const role = s.dtlsRole;
-    const fingerprint = s.dtlsRemoteFingerprint;
-    if (role === undefined || fingerprint === undefined) return;
-    const restarts = s.rtcpDtlsRestarts;
-    this.closeRtcpDtls();
-    this.openRtcpDtls(role, fingerprint);
-    s.rtcpDtlsPeerAddress = address;
-    s.rtcpDtlsPeerPort = port;
-    s.rtcpDtlsRestarts = restarts + 1;
-    s.counters.dtlsPeerRestarts++;
-  }
-
-  /**
-   * A DTLS record on the public RTCP socket: the RTCP component's handshake (no rtcp-mux). Its peer is chosen as
-   * the RTP component's is, and kept apart from it: this never touches the RTP latch or the RTP DTLS peer.
-   */
-  private onRtcpDtls(msg: Buffer, rinfo: RemoteInfo): void {
-    const s = this.sec;
-    const c = this.pub.counters;
-    if (s.rtcpDtls === null) {
-      c.dropMalformed++;
-      return;
-    }
-    if (s.ice !== null && (!s.latched || rinfo.address !== s.latchAddress)) {
-      c.dropUnexpectedSource++;
-      return;
-    }
-    let restart = false;
-    if (s.rtcpDtlsPeerPort === 0) {
-      s.rtcpDtlsPeerAddress = rinfo.address;
-      s.rtcpDtlsPeerPort = rinfo.port;
-    } else if (rinfo.port !== s.rtcpDtlsPeerPort || rinfo.address !== s.rtcpDtlsPeerAddress || s.rtcpDtlsPeerFailed) {
-      const slot = {
-        address: s.rtcpDtlsPeerAddress,
-        port: s.rtcpDtlsPeerPort,
-        connected: s.rtcpRx !== null,
-        failed: s.rtcpDtlsPeerFailed,
-        restarts: s.rtcpDtlsRestarts,
-      };
-      const signalledRtcpPort = this.pub.hasRemote && !this.pub.mux ? this.pub.remoteRtcpPort : 0;
-      if (s.dtlsRole !== 'server' || !takesOverDtlsPeer(slot, msg, rinfo.address, rinfo.port, this.pub.remoteAddress, signalledRtcpPort)) {
-        c.dropUnexpectedSource++;
-        return;
-      }
-      restart = true;
-    }
-    if (!this.pub.limiter.take()) {
-      c.dropRateLimited++;
-      return;
-    }
-    if (restart) this.restartRtcpDtls(rinfo.address, rinfo.port);
-    const ep = s.rtcpDtls;
-    if (ep === null) return;
-    if (!s.rtcpDtlsStarted) this.maybeStartRtcpDtls();
-    try {
-      ep.handle(msg);
-    } catch {
-      s.counters.dtlsFailed++;
-      s.counters.rtcpDtlsFailed++;
     }
   }
 

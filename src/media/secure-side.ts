@@ -1,6 +1,7 @@
 /**
- * State of one secure public side (see secure-relay.ts): SRTP contexts and the keys they were made from, ICE-lite
- * responder, the latched peer, the DTLS endpoint; plus the shared ring of buffers protected packets are sent from.
+ * State of one secure public side (see secure-relay.ts; secure-dtls.ts and secure-ice.ts run parts of it): SRTP
+ * contexts and the keys they were made from, ICE-lite responder, the latched peer, the DTLS endpoint; plus the shared
+ * ring of buffers protected packets are sent from.
  */
 import type { IceLiteResponder } from './ice-lite.ts';
 import { PacketRateLimiter } from './relay.ts';
