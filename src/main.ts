@@ -372,6 +372,8 @@ export async function startDaemon(opts: { configPath: string; logger?: Logger; i
     onChange: (next) => {
       policy = next;
       plainAllowed = new CidrSet(next.media.plainAllowedFrom);
+      mediaControl.setMaxPacketRate(next.media.maxPacketRate);
+      media.setInactivityTimeout(next.media.inactivityTimeout);
       limits = next.limits.sip;
       defences.reconfigure(next);
       callAuth.reconfigure(next);

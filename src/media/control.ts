@@ -141,6 +141,8 @@ export interface MediaControl {
   stats(handle?: MediaSessionHandle): MediaStats;
   /** Releases everything and resolves when every socket (pooled ones included) is closed. */
   close(): Promise<void>;
+  /** media.maxPacketRate changed (reload): live legs at once, pooled legs when a session takes them. */
+  setMaxPacketRate(rate: number): void;
 }
 
 export interface MediaControlOptions {
@@ -218,6 +220,8 @@ class DefaultMediaControl implements MediaControl {
   private readonly retiredPbx = emptyTrafficStats();
   private readonly retiredSecurity = emptySecurityStats();
   private readonly failures = { noPorts: 0, sessionLimit: 0, bind: 0 };
+  /** media.maxPacketRate in force (setMaxPacketRate on reload). */
+  private maxPacketRate: number;
   private readonly maxMedia: number;
   private readonly publicFamily: number;
   private readonly pbxFamily: number;
@@ -228,6 +232,7 @@ class DefaultMediaControl implements MediaControl {
   private closed = false;
 
   constructor(private readonly opts: MediaControlOptions) {
+    this.maxPacketRate = opts.maxPacketRate ?? DEFAULT_MAX_PACKET_RATE;
     this.publicFamily = isIP(opts.publicAddress);
     this.pbxFamily = isIP(opts.pbxAddress);
     if (this.publicFamily === 0 || this.pbxFamily === 0) throw new RangeError('media addresses must be IP addresses');
@@ -316,9 +321,16 @@ class DefaultMediaControl implements MediaControl {
     return ok(this.startSession(callRef, legs));
   }
 
+  setMaxPacketRate(rate: number): void {
+    this.maxPacketRate = Math.max(0, rate);
+    for (const s of this.sessions.values()) for (const l of s.legs) l.relay.setMaxPacketRate(this.maxPacketRate);
+  }
+
   private startSession(callRef: string, legs: Leg[]): MediaSessionHandle {
     const infos: Array<Readonly<Record<MediaSide, MediaLegInfo>>> = [];
     for (const l of legs) {
+      // A pooled leg may predate a reload of media.maxPacketRate.
+      l.relay.setMaxPacketRate(this.maxPacketRate);
       l.relay.activate();
       infos.push(l.info);
     }
@@ -348,7 +360,7 @@ class DefaultMediaControl implements MediaControl {
           publicPort,
           pbxAddress: this.opts.pbxAddress,
           pbxPort,
-          maxPacketRate: this.opts.maxPacketRate ?? DEFAULT_MAX_PACKET_RATE,
+          maxPacketRate: this.maxPacketRate,
           ...(this.opts.dtls ? { dtls: this.opts.dtls } : {}),
         },
         this.idleDrops,

@@ -256,6 +256,12 @@ export class PlainRelay implements MediaRelay {
     this.pbx.rtcp.sock.ref();
   }
 
+  /** media.maxPacketRate (packets/s per direction, 0 = no cap): applied at once, and to every later session. */
+  setMaxPacketRate(rate: number): void {
+    this.pub.limiter.setRate(rate);
+    this.pbx.limiter.setRate(rate);
+  }
+
   counters(side: MediaSide): RelayCounters {
     return side === 'public' ? this.pub.counters : this.pbx.counters;
   }

@@ -70,6 +70,11 @@ export class SecureRelay extends PlainRelay {
     this.sec.foreignLimiter.setRate(maxPacketRate);
   }
 
+  override setMaxPacketRate(rate: number): void {
+    super.setMaxPacketRate(rate);
+    this.sec.foreignLimiter.setRate(rate);
+  }
+
   get secure(): boolean {
     return this.sec.active;
   }

@@ -78,6 +78,11 @@ export interface MediaAnchorOptions {
 /** The hook plus a close() that stops the inactivity timer. */
 export interface MediaAnchor extends MediaHook {
   close(): void;
+  /**
+   * media.inactivityTimeout changed (reload; 0 turns the check off). Quiet time counts from now for every call, so
+   * a shorter timeout never hangs up a batch of calls the moment it is applied.
+   */
+  setInactivityTimeout(ms: number): void;
   /** Runs the inactivity check now (tests; the timer calls it). */
   checkInactivity(): void;
 }
@@ -169,9 +174,9 @@ export function createMediaAnchor(control: MediaControl, opts: MediaAnchorOption
   const tracked = new Set<Call>();
   let terminate: ((call: Call, reason: string) => void) | undefined;
   let timer: TimerHandle | undefined;
-  const timeoutMs = opts.inactivityTimeoutMs ?? 0;
+  let timeoutMs = opts.inactivityTimeoutMs ?? 0;
   const clock = opts.clock;
-  const checkMs = opts.inactivityCheckMs ?? Math.min(MAX_CHECK_INTERVAL_MS, Math.max(10, Math.floor(timeoutMs / 4)));
+  const checkEvery = (t: number): number => opts.inactivityCheckMs ?? Math.min(MAX_CHECK_INTERVAL_MS, Math.max(10, Math.floor(t / 4)));
 
   const plainAllowed = (call: Call): boolean =>
     opts.plainAllowedFrom === undefined || opts.plainAllowedFrom.has(call.legs.public.flow.address);
@@ -441,7 +446,22 @@ export function createMediaAnchor(control: MediaControl, opts: MediaAnchorOption
     }
   };
 
-  if (timeoutMs > 0 && clock) timer = startTimer(clock, checkMs, checkInactivity);
+  if (timeoutMs > 0 && clock) timer = startTimer(clock, checkEvery(timeoutMs), checkInactivity);
+
+  const setInactivityTimeout = (ms: number): void => {
+    const next = Math.max(0, ms);
+    if (next === timeoutMs) return;
+    timer?.cancel();
+    timer = undefined;
+    timeoutMs = next;
+    if (!clock) return;
+    const now = clock.now();
+    for (const call of tracked) {
+      const cm = call.media as CallMedia | undefined;
+      if (cm) cm.quietSince = now;
+    }
+    if (timeoutMs > 0) timer = startTimer(clock, checkEvery(timeoutMs), checkInactivity);
+  };
 
   return {
     prepare(call: Call, body: Buffer, contentType: string | undefined): Promise<boolean> | undefined {
@@ -487,6 +507,8 @@ export function createMediaAnchor(control: MediaControl, opts: MediaAnchorOption
     },
 
     checkInactivity,
+
+    setInactivityTimeout,
 
     close() {
       timer?.cancel();

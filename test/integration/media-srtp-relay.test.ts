@@ -382,6 +382,54 @@ describe('ICE-lite latch and the packet-rate cap on a secure leg', { timeout: 30
     assert.equal(s.dropped.rate_limited, 200 - pbx.received.length);
     control.release(h.value);
   });
+
+  it('a reload of media.maxPacketRate applies to a live leg at once and to a pooled leg when a session takes it', async () => {
+    const client = await bindPeer('127.0.0.1');
+    const pbx = await bindPeer('127.0.0.1');
+    peers.push(client, pbx);
+    const h = await control.allocate('reload', 1);
+    assert.ok(h.ok);
+    const port = h.value.legs[0]?.public.localPort as number;
+    const send200 = async (from: number): Promise<void> => {
+      for (let seq = from; seq < from + 200; seq++) client.sock.send(rtpPacket(seq), port, '127.0.0.1');
+      await until(() => control.stats(h.value).fromPublic.packetsIn === from + 199, 3000, 'all 200 seen');
+      await sleep(50);
+    };
+    try {
+      control.update(h.value, 'public', 0, { address: '127.0.0.1', port: client.port });
+      control.update(h.value, 'pbx', 0, { address: '127.0.0.1', port: pbx.port });
+      await send200(1);
+      const capped = pbx.received.length;
+      assert.ok(capped >= 10 && capped <= 30, `capped at 50/s: relayed ${capped}`);
+
+      control.setMaxPacketRate(0); // reload: no cap
+      await send200(201);
+      assert.equal(pbx.received.length, capped + 200, 'the live leg relays everything at once');
+      control.setMaxPacketRate(20);
+      await send200(401);
+      const after20 = pbx.received.length - capped - 200;
+      assert.ok(after20 >= 8 && after20 <= 16, `capped at 20/s: relayed ${after20}`);
+    } finally {
+      control.release(h.value);
+    }
+
+    // Released while the cap was 20, raised to 0 (none) while pooled: the next session on the same ports has none.
+    control.setMaxPacketRate(0);
+    const h2 = await control.allocate('reload-2', 1);
+    assert.ok(h2.ok);
+    try {
+      assert.equal(h2.value.legs[0]?.public.localPort, port, 'the pooled leg was reused');
+      control.update(h2.value, 'public', 0, { address: '127.0.0.1', port: client.port });
+      control.update(h2.value, 'pbx', 0, { address: '127.0.0.1', port: pbx.port });
+      const before = pbx.received.length;
+      for (let seq = 1; seq <= 200; seq++) client.sock.send(rtpPacket(seq), port, '127.0.0.1');
+      await until(() => pbx.received.length === before + 200, 3000, 'all 200 relayed on the reused leg');
+      assert.equal(control.stats(h2.value).fromPublic.dropped.rate_limited, 0);
+    } finally {
+      control.release(h2.value);
+      control.setMaxPacketRate(50);
+    }
+  });
 });
 
 describe('media inactivity', () => {
@@ -432,6 +480,62 @@ describe('media inactivity', () => {
       clock.advance(5000);
       anchor.checkInactivity();
       assert.equal(ended.length, 1, 'the held call stays');
+    } finally {
+      anchor.close();
+      for (const p of peers) await p.close();
+      await control.close();
+    }
+  });
+
+  it('a reload of media.inactivityTimeout turns the check on and off; quiet time counts from the reload', async () => {
+    const clock = new ManualClock(0);
+    const control = createMediaControl({
+      publicAddress: '127.0.0.1',
+      pbxAddress: '127.0.0.1',
+      ...testPortRange(60),
+      maxSessions: 4,
+      clock,
+      logger: silentLogger,
+      prebindLegs: 0,
+      quarantineMs: 0,
+    });
+    const anchor = createMediaAnchor(control, { publicAdvertise: '127.0.0.1', pbxAdvertise: '127.0.0.1', clock });
+    const ended: string[] = [];
+    anchor.bindTerminate?.((call) => ended.push(call.id));
+    const peers: Peer[] = [];
+    try {
+      const call = fakeCall('udp');
+      const pbx = await bindPeer('127.0.0.1');
+      const client = await bindPeer('127.0.0.1');
+      peers.push(pbx, client);
+      const offer = plainSdp(client.port, 1, '');
+      assert.equal(await anchor.prepare(call, offer, CT), true);
+      rewriteOk(anchor, call, 'public', offer);
+      rewriteOk(anchor, call, 'pbx', plainSdp(pbx.port, 1, ''));
+      call.state = 'confirmed';
+      anchor.checkInactivity();
+      clock.advance(60_000);
+      anchor.checkInactivity();
+      assert.deepEqual(ended, [], 'no timeout configured: a silent call stays');
+
+      anchor.setInactivityTimeout(1000);
+      clock.advance(600);
+      anchor.checkInactivity();
+      assert.deepEqual(ended, [], 'a minute of silence before the reload does not count');
+      clock.advance(600); // the timer the reload armed runs the check too
+      anchor.checkInactivity();
+      assert.deepEqual(ended, [call.id]);
+
+      const quiet = fakeCall('udp');
+      const offer2 = plainSdp(client.port, 1, '');
+      assert.equal(await anchor.prepare(quiet, offer2, CT), true);
+      rewriteOk(anchor, quiet, 'public', offer2);
+      rewriteOk(anchor, quiet, 'pbx', plainSdp(pbx.port, 1, ''));
+      quiet.state = 'confirmed';
+      anchor.setInactivityTimeout(0);
+      clock.advance(60_000);
+      anchor.checkInactivity();
+      assert.deepEqual(ended, [call.id], 'turned off again');
     } finally {
       anchor.close();
       for (const p of peers) await p.close();
