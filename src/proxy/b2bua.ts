@@ -14,7 +14,7 @@ import { buildResponseTo, createRequest } from '../sip/build.ts';
 import type { SipMessage } from '../sip/types.ts';
 import type { Source, Target } from '../transport/types.ts';
 import { type Call, CallTable, type Leg, otherSide, type Side } from './calls.ts';
-import { buildNon2xxAck, LegBuilder, replyTarget } from './leg-builder.ts';
+import { buildNon2xxAck, LegBuilder, replyTarget, requestRouteSet } from './leg-builder.ts';
 import type { PbxState } from './pbx-pool.ts';
 import { type Binding, RegistrationStore } from './registrations.ts';
 import { derivedId, isAddressedToUs, newBranch, newId, viaFor } from './topology.ts';
@@ -274,6 +274,7 @@ export class B2bua implements ClientTransactionUser {
     call.maxDurationMs = facts.maxDurationMs;
     const contacts = req.contacts();
     if (call.dialog && contacts.ok && contacts.value[0]) call.legs.public.remoteTarget = contacts.value[0].uri.raw;
+    if (call.dialog) call.legs.public.routeSet = requestRouteSet(req);
     const ctx = this.attach(call, st, 'public');
     this.withMedia(call, req, () => this.sendToPbx(ctx, req));
   }
@@ -334,6 +335,7 @@ export class B2bua implements ClientTransactionUser {
     call.pbxName = pbx?.config.name;
     const contacts = req.contacts();
     if (call.dialog && contacts.ok && contacts.value[0]) call.legs.pbx.remoteTarget = contacts.value[0].uri.raw;
+    if (call.dialog) call.legs.pbx.routeSet = requestRouteSet(req);
     const ctx = this.attach(call, st, 'pbx');
     this.withMedia(call, req, () => {
       const out = this.builder.buildOutgoing(req, call, 'pbx', 'public', st.source, binding.contactUri, binding.aor);

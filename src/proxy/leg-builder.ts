@@ -12,6 +12,17 @@ import { contactFor, INSIDE_REVEALING_HEADERS, newBranch, scrubHeaders, stampRec
 import type { ServerTransaction } from './transaction.ts';
 import type { ProxyDeps, ProxySettings, Refusal } from './types.ts';
 
+function hasToTag(req: SipMessage): boolean {
+  const to = req.to();
+  return to.ok && to.value.tag !== undefined;
+}
+
+/** RFC 3261 §12.1.1: the UAS's route set is the request's Record-Route, in order. */
+export function requestRouteSet(req: SipMessage): string[] {
+  const rr = req.recordRoutes();
+  return rr.ok ? rr.value.map((r) => r.raw) : [];
+}
+
 export class LegBuilder {
   private readonly settings: () => ProxySettings;
   private readonly deps: ProxyDeps;
@@ -138,11 +149,17 @@ export class LegBuilder {
     out.remove('route');
     out.remove('path');
     out.remove('service-route');
+    const status = resp.status ?? 0;
+    // RFC 3261 §12.1.1: a response that creates the dialog carries the request's Record-Route back, so the
+    // requester's own proxies (an edge proxy in front of the phones) stay in its route set. They came from that
+    // side: nothing of the other side is in them.
+    if (call.dialog && status > 100 && status < 300 && req.method === call.method && !hasToTag(req)) {
+      for (const rr of req.getAll('record-route')) out.append('Record-Route', rr);
+    }
     for (const h of this.settings().stripHeaders) out.remove(h);
     const listener = toSide === 'pbx' ? this.pbxListener() : this.publicListenerFor(replyTarget(st.source));
     if (!listener) return undefined;
     const method = req.method ?? '';
-    const status = resp.status ?? 0;
     if (out.has('contact')) {
       if (method === 'REGISTER' && toSide === 'public') this.mapRegisterResponseContacts(out, resp);
       else if (status >= 300 && status < 400)

@@ -439,6 +439,60 @@ test("re-INVITE (hold) and a BYE from the PBX cross the border with each side's 
   assert.match(ok, /branch=z9hG4bK-pbxbye1/, 'the PBX gets its own Via back');
 });
 
+test('a caller behind record-routing proxies keeps them: Record-Route comes back in the 200, the PBX BYE carries them as Route', async () => {
+  pbx.reset();
+  autoAnswer(pbx, { answer: true });
+  client.inbox.length = 0;
+  pbx.inbox.length = 0;
+  const edges = [`<sip:edge1.example.net;lr>`, `<sip:edge2.example.net:5070;transport=udp;lr>`];
+  const inv = invite('call-rr@client', 'z9hG4bK-rr1').replace(
+    'Max-Forwards: 70',
+    `Max-Forwards: 70\r\nRecord-Route: ${edges[0]}\r\nRecord-Route: ${edges[1]}`,
+  );
+  client.send(inv, publicPort, PUBLIC_IP);
+  const ok = await client.next((m) => m.startsWith('SIP/2.0 200') && m.includes('call-rr@client'));
+  const rr = ok
+    .split('\r\n')
+    .filter((l) => /^record-route\s*:/i.test(l))
+    .map((l) => l.replace(/^[^:]*:\s*/, ''));
+  assert.deepEqual(rr, edges, "the caller's Record-Route, in order, and nothing from the inside (the PBX record-routed 10.9.9.9)");
+  const toPbx = await pbx.next((m) => m.startsWith('INVITE') && m.includes('CSeq: 1 INVITE'));
+  assert.ok(!/edge[12]\.example\.net/.test(toPbx), 'the outside proxies stay outside');
+  client.send(request('ACK', 'call-rr@client', 'z9hG4bK-rr1ack', { toTag: 'pbxtag1' }), publicPort, PUBLIC_IP);
+
+  const inside = daemon.status().listeners.find((l) => l.id === 'pbx');
+  assert.ok(inside);
+  pbx.sock.send(
+    Buffer.from(
+      [
+        `BYE sip:c@${INSIDE_IP}:${inside.port} SIP/2.0`,
+        `Via: SIP/2.0/UDP ${PBX_IP}:${pbx.port};branch=z9hG4bK-pbxbye-rr`,
+        'Max-Forwards: 70',
+        `From: <sip:100@${PBX_IP}>;tag=pbxtag1`,
+        `To: <sip:alice@${PUBLIC_IP}>;tag=alicetag`,
+        `Call-ID: ${header(toPbx, 'Call-ID')}`,
+        'CSeq: 10 BYE',
+        'Content-Length: 0',
+        '',
+        '',
+      ].join('\r\n'),
+    ),
+    inside.port,
+    INSIDE_IP,
+  );
+  const bye = await client.next((m) => m.startsWith('BYE') && m.includes('call-rr@client'));
+  const routes = bye
+    .split('\r\n')
+    .filter((l) => /^route\s*:/i.test(l))
+    .flatMap((l) => l.replace(/^[^:]*:\s*/, '').split(/,\s*(?=<)/));
+  assert.deepEqual(routes, edges, "the route set, in the order the caller's proxies recorded it");
+  assert.match(
+    bye.split('\r\n')[0] ?? '',
+    new RegExp(`^BYE sip:alice@${PUBLIC_IP.replace(/\./g, '\\.')}:${client.port} `),
+    "to the caller's Contact",
+  );
+});
+
 test('a BYE or CANCEL with the right Call-ID and tags but from another address is refused (481)', async () => {
   pbx.reset();
   autoAnswer(pbx, { answer: true });
