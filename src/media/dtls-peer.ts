@@ -9,8 +9,9 @@
  *   - the handshake in progress has failed (bad certificate, bad signature, time bound), or
  *   - the newcomer is exactly the endpoint the client signalled and the current peer is not
  *     (a client that is not behind NAT then always wins the race),
- * at most MAX_DTLS_PEER_RESTARTS times per component and set of keys, so a flood of ClientHellos cannot make the
- * relay run handshakes without end. Only as DTLS server: as client Palisade sends its first flight to the signalled
+ * Takeovers after a failure are limited to MAX_DTLS_PEER_RESTARTS per component and set of keys, so a flood of
+ * failing handshakes cannot make the relay run handshakes without end; the signalled endpoint's takeover is not
+ * limited (it cannot repeat without a failure in between). Only as DTLS server: as client Palisade sends its first flight to the signalled
  * endpoint and talks to that endpoint only.
  */
 
@@ -46,9 +47,11 @@ export function takesOverDtlsPeer(
   signalledAddress: string,
   signalledPort: number,
 ): boolean {
-  if (slot.connected || slot.restarts >= MAX_DTLS_PEER_RESTARTS || !isClientHello(msg)) return false;
-  if (slot.failed) return true;
+  if (slot.connected || !isClientHello(msg)) return false;
   const fromSignalled = signalledPort !== 0 && port === signalledPort && address === signalledAddress;
   const peerIsSignalled = slot.port === signalledPort && slot.address === signalledAddress;
-  return fromSignalled && !peerIsSignalled;
+  // Not budgeted: it cannot repeat unless the signalled peer's own handshake fails in between (which is budgeted),
+  // so strangers who burn the budget with failed handshakes still cannot lock out a client that is not behind NAT.
+  if (fromSignalled && !peerIsSignalled) return true;
+  return slot.failed && slot.restarts < MAX_DTLS_PEER_RESTARTS;
 }

@@ -58,4 +58,18 @@ describe('DTLS peer slot without ICE', () => {
     );
     assert.equal(takesOverDtlsPeer(slot({ failed: true, restarts: MAX_DTLS_PEER_RESTARTS }), HELLO, '203.0.113.9', 1, ...SIGNALLED), false);
   });
+
+  it('strangers who burn the budget with failed handshakes cannot lock out the signalled endpoint', () => {
+    const burnt = slot({ failed: true, restarts: MAX_DTLS_PEER_RESTARTS });
+    assert.equal(takesOverDtlsPeer(burnt, HELLO, ...SIGNALLED, ...SIGNALLED), true);
+    assert.equal(
+      takesOverDtlsPeer(slot({ restarts: MAX_DTLS_PEER_RESTARTS }), HELLO, ...SIGNALLED, ...SIGNALLED),
+      true,
+      'stalled, not failed',
+    );
+    // Once it holds the slot, only its own failure (budgeted) frees it again.
+    const held = slot({ address: SIGNALLED[0], port: SIGNALLED[1], restarts: MAX_DTLS_PEER_RESTARTS });
+    assert.equal(takesOverDtlsPeer(held, HELLO, ...SIGNALLED, ...SIGNALLED), false);
+    assert.equal(takesOverDtlsPeer({ ...held, failed: true }, HELLO, ...SIGNALLED, ...SIGNALLED), false, 'budget spent');
+  });
 });
