@@ -18,6 +18,7 @@ import type { Logger } from './core/log.ts';
 import type { SipTransport } from './core/net.ts';
 import { countOut } from './daemon/count-out.ts';
 import { createAlertChannel, createCallAuthorization, createGeoGate } from './daemon/fraud.ts';
+import { type FraudBlockStore, openFraudBlockStore } from './daemon/fraud-block-store.ts';
 import { loadOrCreateSecret, proxySettings, resolveListener, resolveTargets, resolveTls, selfSignedIn } from './daemon/resolve.ts';
 import { createMediaControl } from './media/control.ts';
 import { createDtlsProvider } from './media/dtls-provider.ts';
@@ -171,6 +172,8 @@ export async function startDaemon(opts: { configPath: string; logger?: Logger; i
     return r === 'sent' || r === 'queued';
   };
   let limits: SipLimits = policy.limits.sip;
+  // Anomaly blocks (block_user) survive a restart like bans: fraud-blocks.json in the data directory.
+  let fraudBlocks: FraudBlockStore | undefined;
   // Cheapest first (Kamailio's default order): scanner fingerprints, structural sanity, then digest.
   const callAuth = createCallAuthorization(policy, {
     logger: log.child({ mod: 'fraud' }),
@@ -182,6 +185,15 @@ export async function startDaemon(opts: { configPath: string; logger?: Logger; i
     },
     sourceCountry: (address) => geo.countryOf(address),
     alerts: () => alertChannel,
+    onBlocksChanged: () => fraudBlocks?.schedule(),
+  });
+  fraudBlocks = await openFraudBlockStore({
+    dir: dataDir,
+    clock,
+    snapshot: () => callAuth.blocks(),
+    maxEntries: policy.fraud.anomaly.maxSubjects,
+    logger: log.child({ mod: 'fraud' }),
+    into: callAuth,
   });
   const pipeline = new Pipeline(
     [defences.scannerStage, createSanityStage({ ownBranchPrefix: BRANCH_PREFIX, isForUs }), geo.stage, defences.authStage, callAuth.stage],
@@ -454,6 +466,7 @@ export async function startDaemon(opts: { configPath: string; logger?: Logger; i
       media.close();
       await mediaControl.close();
       await defences.close();
+      await fraudBlocks.close();
       geo.close();
       await alertChannel.close();
       await audit.close();

@@ -49,6 +49,8 @@ export interface CallAuthorizationDeps {
   readonly sourceCountry?: (address: string) => string | undefined;
   readonly banSource: (address: string, forMs: number, why: string) => void;
   readonly alerts: () => AlertSink | undefined;
+  /** The blocks changed (added, lifted, expired ones dropped): the fraud block store writes them (fraud-block-store.ts). */
+  readonly onBlocksChanged?: () => void;
 }
 
 export interface CallAuthorization {
@@ -64,6 +66,8 @@ export interface CallAuthorization {
   blocks(): Array<{ subject: string; until: number }>;
   /** Lifts a block (`user:alice`, `trunk:sbc1`); false when the subject was not blocked. The caller audits. */
   unblock(subject: string): boolean;
+  /** Puts back a block persisted before a restart; false when `until` is not a finite time. Not audited. */
+  restoreBlock(subject: string, until: number): boolean;
   /** A snapshot for the admin API (`GET /v1/fraud`). */
   summary(): CallAuthorizationSummary;
 }
@@ -104,7 +108,10 @@ function actionText(f: AnomalyFinding): string {
 export function createCallAuthorization(policy: Policy, deps: CallAuthorizationDeps): CallAuthorization {
   let compiled: CompiledFraudPolicy = compileFraudPolicy(policy.fraud);
   let rules = compileAnomalyRules(policy.fraud);
-  const detector = createAnomalyDetector(() => rules, { maxSubjects: policy.fraud.anomaly.maxSubjects });
+  const detector = createAnomalyDetector(() => rules, {
+    maxSubjects: policy.fraud.anomaly.maxSubjects,
+    ...(deps.onBlocksChanged !== undefined && { onBlocksChanged: deps.onBlocksChanged }),
+  });
   const stats = createFraudStageStats();
   const decisions: Record<string, number> = {};
   const terminations: Record<string, number> = {};
@@ -207,6 +214,9 @@ export function createCallAuthorization(policy: Policy, deps: CallAuthorizationD
       // An expired block is gone already (blockedUntil drops it): lifting it is a 404, not a success.
       if (detector.blockedUntil(subject, deps.wallNow()) === undefined) return false;
       return detector.unblock(subject);
+    },
+    restoreBlock(subject: string, until: number): boolean {
+      return detector.restoreBlock(subject, until);
     },
     summary(): CallAuthorizationSummary {
       return {

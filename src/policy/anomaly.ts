@@ -13,7 +13,8 @@
  *    the caller's international calls at that hour ±1 below `minShare`), after `minHistory` international calls.
  *
  * Deterministic: no clock and no I/O. The detector keeps per-caller state (bounded, LRU) and answers each event
- * with the findings it triggers; the stage decides what to do with them.
+ * with the findings it triggers; the stage decides what to do with them. Blocks (block_user) are the one piece of
+ * state the daemon persists: `onBlocksChanged` tells it when to write them, `restoreBlock` puts them back at start.
  */
 import { BoundedMap } from '../core/bounded-map.ts';
 import type { CallClass } from './number.ts';
@@ -111,12 +112,20 @@ export interface AnomalyDetector {
   unblock(subject: string): boolean;
   /** Blocks still in force at `now` (expired ones are dropped), soonest to expire first. At most `maxSubjects`. */
   blocks(now: number): Array<{ subject: string; until: number }>;
+  /**
+   * Puts back a block that was in force before a restart (src/daemon/fraud-block-store.ts). Keeps the later expiry
+   * when the subject is blocked already; false (and nothing kept) when `until` is not a finite time. Does not call
+   * onBlocksChanged: what was restored is what the file holds.
+   */
+  restoreBlock(subject: string, until: number): boolean;
   readonly subjects: number;
   readonly evictions: number;
 }
 
 export interface AnomalyDetectorOptions {
   readonly maxSubjects?: number;
+  /** The set of blocks changed: one added or extended, lifted, or expired ones dropped. For persistence. */
+  readonly onBlocksChanged?: () => void;
 }
 
 /** `rules` may be a getter, so a policy reload changes the thresholds without losing what was learned. */
@@ -124,6 +133,13 @@ export function createAnomalyDetector(rules: AnomalyRules | (() => AnomalyRules)
   const current = typeof rules === 'function' ? rules : (): AnomalyRules => rules;
   const states = new BoundedMap<string, SubjectState>(o.maxSubjects ?? 10_000);
   const blocks = new BoundedMap<string, number>(o.maxSubjects ?? 10_000);
+  const changed = (): void => {
+    try {
+      o.onBlocksChanged?.();
+    } catch {
+      /* a listener error must not change a decision */
+    }
+  };
 
   const slotOf = (epochHour: number, tz: string): number => {
     const t = localTime(epochHour * HOUR_MS, tz);
@@ -148,7 +164,10 @@ export function createAnomalyDetector(rules: AnomalyRules | (() => AnomalyRules)
     s.lastFired[rule] = at;
     if (action.kind === 'block_user') {
       const until = at + action.forMs;
-      if ((blocks.get(subject) ?? 0) < until) blocks.set(subject, until);
+      if ((blocks.get(subject) ?? 0) < until) {
+        blocks.set(subject, until);
+        changed();
+      }
     }
     return source === undefined ? { rule, subject, action, detail } : { rule, subject, action, detail, source };
   };
@@ -268,12 +287,15 @@ export function createAnomalyDetector(rules: AnomalyRules | (() => AnomalyRules)
       if (until === undefined) return undefined;
       if (until <= now) {
         blocks.delete(subject);
+        changed();
         return undefined;
       }
       return until;
     },
     unblock(subject: string): boolean {
-      return blocks.delete(subject);
+      const removed = blocks.delete(subject);
+      if (removed) changed();
+      return removed;
     },
     blocks(now: number): Array<{ subject: string; until: number }> {
       const out: Array<{ subject: string; until: number }> = [];
@@ -283,8 +305,14 @@ export function createAnomalyDetector(rules: AnomalyRules | (() => AnomalyRules)
         else out.push({ subject, until });
       }
       for (const k of expired) blocks.delete(k);
+      if (expired.length > 0) changed();
       out.sort((x, y) => x.until - y.until || (x.subject < y.subject ? -1 : 1));
       return out;
+    },
+    restoreBlock(subject: string, until: number): boolean {
+      if (!Number.isFinite(until)) return false;
+      if ((blocks.get(subject) ?? 0) < until) blocks.set(subject, until);
+      return true;
     },
     get subjects(): number {
       return states.size;
