@@ -433,7 +433,8 @@ describe('ICE-lite latch and the packet-rate cap on a secure leg', { timeout: 30
 });
 
 describe('media inactivity', () => {
-  it('ends an established call whose media stopped both ways; a call on hold is exempt', async () => {
+  /** A control and anchor on a ManualClock, and calls established through them with real relay sockets. */
+  async function inactivityRig(inactivityTimeoutMs?: number) {
     const clock = new ManualClock(0);
     const control = createMediaControl({
       publicAddress: '127.0.0.1',
@@ -448,98 +449,79 @@ describe('media inactivity', () => {
     const anchor = createMediaAnchor(control, {
       publicAdvertise: '127.0.0.1',
       pbxAdvertise: '127.0.0.1',
-      inactivityTimeoutMs: 1000,
+      ...(inactivityTimeoutMs !== undefined ? { inactivityTimeoutMs } : {}),
       clock,
     });
     const ended: Array<[string, string]> = [];
     anchor.bindTerminate?.((call, reason) => ended.push([call.id, reason]));
     const peers: Peer[] = [];
-    try {
-      const active = fakeCall('udp');
-      const held = fakeCall('udp');
-      for (const [call, extra] of [
-        [active, ''],
-        [held, 'a=sendonly\r\n'],
-      ] as const) {
+    return {
+      clock,
+      anchor,
+      ended,
+      /** A confirmed call; `hold` puts it on hold (sendonly/recvonly) from the start. */
+      async establish(hold = false): Promise<Call> {
+        const call = fakeCall('udp');
         const pbx = await bindPeer('127.0.0.1');
         const client = await bindPeer('127.0.0.1');
         peers.push(pbx, client);
-        const offer = plainSdp(client.port, 1, extra);
+        const offer = plainSdp(client.port, 1, hold ? 'a=sendonly\r\n' : '');
         assert.equal(await anchor.prepare(call, offer, CT), true);
         rewriteOk(anchor, call, 'public', offer);
-        rewriteOk(anchor, call, 'pbx', plainSdp(pbx.port, 1, extra === '' ? '' : 'a=recvonly\r\n'));
+        rewriteOk(anchor, call, 'pbx', plainSdp(pbx.port, 1, hold ? 'a=recvonly\r\n' : ''));
         call.state = 'confirmed';
-      }
-      anchor.checkInactivity();
-      clock.advance(600);
-      anchor.checkInactivity();
-      assert.deepEqual(ended, [], 'not yet');
-      clock.advance(600);
-      anchor.checkInactivity();
-      assert.deepEqual(ended, [[active.id, 'media-timeout']]);
-      clock.advance(5000);
-      anchor.checkInactivity();
-      assert.equal(ended.length, 1, 'the held call stays');
+        return call;
+      },
+      /** Moves the clock and runs the check (the timer, when armed, runs it too). */
+      tick(ms: number): void {
+        clock.advance(ms);
+        anchor.checkInactivity();
+      },
+      async close(): Promise<void> {
+        anchor.close();
+        for (const p of peers) await p.close();
+        await control.close();
+      },
+    };
+  }
+
+  it('ends an established call whose media stopped both ways; a call on hold is exempt', async () => {
+    const rig = await inactivityRig(1000);
+    try {
+      const active = await rig.establish();
+      await rig.establish(true);
+      rig.tick(0);
+      rig.tick(600);
+      assert.deepEqual(rig.ended, [], 'not yet');
+      rig.tick(600);
+      assert.deepEqual(rig.ended, [[active.id, 'media-timeout']]);
+      rig.tick(5000);
+      assert.equal(rig.ended.length, 1, 'the held call stays');
     } finally {
-      anchor.close();
-      for (const p of peers) await p.close();
-      await control.close();
+      await rig.close();
     }
   });
 
   it('a reload of media.inactivityTimeout turns the check on and off; quiet time counts from the reload', async () => {
-    const clock = new ManualClock(0);
-    const control = createMediaControl({
-      publicAddress: '127.0.0.1',
-      pbxAddress: '127.0.0.1',
-      ...testPortRange(60),
-      maxSessions: 4,
-      clock,
-      logger: silentLogger,
-      prebindLegs: 0,
-      quarantineMs: 0,
-    });
-    const anchor = createMediaAnchor(control, { publicAdvertise: '127.0.0.1', pbxAdvertise: '127.0.0.1', clock });
-    const ended: string[] = [];
-    anchor.bindTerminate?.((call) => ended.push(call.id));
-    const peers: Peer[] = [];
+    const rig = await inactivityRig();
     try {
-      const call = fakeCall('udp');
-      const pbx = await bindPeer('127.0.0.1');
-      const client = await bindPeer('127.0.0.1');
-      peers.push(pbx, client);
-      const offer = plainSdp(client.port, 1, '');
-      assert.equal(await anchor.prepare(call, offer, CT), true);
-      rewriteOk(anchor, call, 'public', offer);
-      rewriteOk(anchor, call, 'pbx', plainSdp(pbx.port, 1, ''));
-      call.state = 'confirmed';
-      anchor.checkInactivity();
-      clock.advance(60_000);
-      anchor.checkInactivity();
-      assert.deepEqual(ended, [], 'no timeout configured: a silent call stays');
+      const call = await rig.establish();
+      rig.tick(0);
+      rig.tick(60_000);
+      assert.deepEqual(rig.ended, [], 'no timeout configured: a silent call stays');
 
-      anchor.setInactivityTimeout(1000);
-      clock.advance(600);
-      anchor.checkInactivity();
-      assert.deepEqual(ended, [], 'a minute of silence before the reload does not count');
-      clock.advance(600); // the timer the reload armed runs the check too
-      anchor.checkInactivity();
-      assert.deepEqual(ended, [call.id]);
+      rig.anchor.setInactivityTimeout(1000);
+      rig.tick(600);
+      assert.deepEqual(rig.ended, [], 'a minute of silence before the reload does not count');
+      rig.tick(600);
+      assert.deepEqual(rig.ended, [[call.id, 'media-timeout']]);
 
-      const quiet = fakeCall('udp');
-      const offer2 = plainSdp(client.port, 1, '');
-      assert.equal(await anchor.prepare(quiet, offer2, CT), true);
-      rewriteOk(anchor, quiet, 'public', offer2);
-      rewriteOk(anchor, quiet, 'pbx', plainSdp(pbx.port, 1, ''));
-      quiet.state = 'confirmed';
-      anchor.setInactivityTimeout(0);
-      clock.advance(60_000);
-      anchor.checkInactivity();
-      assert.deepEqual(ended, [call.id], 'turned off again');
+      await rig.establish();
+      rig.anchor.setInactivityTimeout(0);
+      rig.tick(60_000);
+      assert.equal(rig.ended.length, 1, 'turned off again');
     } finally {
-      anchor.close();
-      for (const p of peers) await p.close();
-      await control.close();
+      await rig.close();
     }
   });
 });
