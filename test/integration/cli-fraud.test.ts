@@ -10,8 +10,8 @@ import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { operatorActor } from '../../src/cli/commands/bans.ts';
 import { eventually, type InProcessDaemon, mediaRangeYaml, palisade, startInProcess, type TempDir, tempDir } from './helpers/daemon.ts';
-import { digestPhoneKit, INSIDE_IP, PBX_IP, type Peer, PUBLIC_IP } from './helpers/digest-phone.ts';
-import { inviteWithDigest, type ScriptedCallPbx, scriptCallPbx, statusOf, writeDigestUsers } from './helpers/fraud-rig.ts';
+import { digestPhoneKit, PBX_IP, type Peer } from './helpers/digest-phone.ts';
+import { fraudPolicyBase, inviteWithDigest, type ScriptedCallPbx, scriptCallPbx, statusOf, writeDigestUsers } from './helpers/fraud-rig.ts';
 
 const REALM = 'fraud-cli.test';
 const PASSWORD = 'pw-mallory-7';
@@ -38,17 +38,7 @@ before(async () => {
   d = await startInProcess(
     dir,
     `
-node: { dataDir: ${dataDir} }
-listeners:
-  - { id: pub, transport: udp, address: ${PUBLIC_IP}, port: 0 }
-pbx:
-  listen: { transport: udp, address: ${INSIDE_IP}, port: 0 }
-  targets: [{ name: pbx1, host: ${PBX_IP}, port: ${pbx.peer.port} }]
-auth: { realm: ${REALM} }
-security:
-  flood: { enabled: false }
-metrics: { enabled: false }
-logging: { level: silent }
+${fraudPolicyBase(dataDir, pbx.peer.port, REALM)}
 ${mediaRangeYaml()}
 fraud:
   defaultRegion: GB

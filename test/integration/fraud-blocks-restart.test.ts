@@ -10,8 +10,8 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { type ChildDaemon, eventually, mediaRangeYaml, palisade, portOf, startChild, type TempDir, tempDir } from './helpers/daemon.ts';
-import { digestPhoneKit, INSIDE_IP, PBX_IP, type Peer, PUBLIC_IP } from './helpers/digest-phone.ts';
-import { inviteWithDigest, type ScriptedCallPbx, scriptCallPbx, statusOf, writeDigestUsers } from './helpers/fraud-rig.ts';
+import { digestPhoneKit, PBX_IP, type Peer } from './helpers/digest-phone.ts';
+import { fraudPolicyBase, inviteWithDigest, type ScriptedCallPbx, scriptCallPbx, statusOf, writeDigestUsers } from './helpers/fraud-rig.ts';
 
 const REALM = 'fraud-restart.test';
 const PASSWORD = 'pw-mallory-9';
@@ -40,18 +40,8 @@ before(async () => {
   writeFileSync(
     configPath,
     `
-node: { dataDir: ${dataDir} }
+${fraudPolicyBase(dataDir, pbx.peer.port, REALM)}
 admin: { socket: ${socketPath} }
-listeners:
-  - { id: pub, transport: udp, address: ${PUBLIC_IP}, port: 0 }
-pbx:
-  listen: { transport: udp, address: ${INSIDE_IP}, port: 0 }
-  targets: [{ name: pbx1, host: ${PBX_IP}, port: ${pbx.peer.port} }]
-auth: { realm: ${REALM} }
-security:
-  flood: { enabled: false }
-metrics: { enabled: false }
-logging: { level: silent }
 ${mediaRangeYaml()}
 fraud:
   defaultRegion: GB

@@ -12,8 +12,8 @@ import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { silentLogger } from '../../src/core/log.ts';
 import { type Daemon, startDaemon } from '../../src/main.ts';
-import { digestPhoneKit, header, INSIDE_IP, PBX_IP, type Peer, PUBLIC_IP } from './helpers/digest-phone.ts';
-import { inviteWithDigest, type ScriptedCallPbx, scriptCallPbx, statusOf, writeDigestUsers } from './helpers/fraud-rig.ts';
+import { digestPhoneKit, header, INSIDE_IP, PBX_IP, type Peer } from './helpers/digest-phone.ts';
+import { fraudPolicyBase, inviteWithDigest, type ScriptedCallPbx, scriptCallPbx, statusOf, writeDigestUsers } from './helpers/fraud-rig.ts';
 
 const REALM = 'fraud.test';
 const kit = digestPhoneKit(REALM, 3000);
@@ -32,17 +32,7 @@ before(async () => {
   writeFileSync(
     join(dir, 'palisade.yaml'),
     `
-node: { dataDir: ${join(dir, 'data')} }
-listeners:
-  - { id: pub, transport: udp, address: ${PUBLIC_IP}, port: 0 }
-pbx:
-  listen: { transport: udp, address: ${INSIDE_IP}, port: 0 }
-  targets: [{ name: pbx1, host: ${PBX_IP}, port: ${pbx.peer.port} }]
-auth: { realm: ${REALM} }
-security:
-  flood: { enabled: false }
-metrics: { enabled: false }
-logging: { level: silent }
+${fraudPolicyBase(join(dir, 'data'), pbx.peer.port, REALM)}
 fraud:
   defaultRegion: GB
   defaults: { classes: [internal, national, mobile, international] }

@@ -5,9 +5,28 @@
  */
 import { writeUsersFile } from '../../../src/auth/credentials.ts';
 import { computeAllHa1 } from '../../../src/auth/digest.ts';
-import { type DigestPhoneKit, header, type Peer } from './digest-phone.ts';
+import { type DigestPhoneKit, header, INSIDE_IP, PBX_IP, type Peer, PUBLIC_IP } from './digest-phone.ts';
 
 export const statusOf = (m: string): number => Number(m.split(' ')[1]);
+
+/**
+ * The policy lines every call-authorization daemon test starts from: one public UDP listener, the PBX at
+ * `pbxPort`, digest in `realm`, no flood limits (the tests call fast on purpose), no metrics, silent logs.
+ * Each test adds its own sections (fraud, admin, media) after it.
+ */
+export function fraudPolicyBase(dataDir: string, pbxPort: number, realm: string): string {
+  return `node: { dataDir: ${dataDir} }
+listeners:
+  - { id: pub, transport: udp, address: ${PUBLIC_IP}, port: 0 }
+pbx:
+  listen: { transport: udp, address: ${INSIDE_IP}, port: 0 }
+  targets: [{ name: pbx1, host: ${PBX_IP}, port: ${pbxPort} }]
+auth: { realm: ${realm} }
+security:
+  flood: { enabled: false }
+metrics: { enabled: false }
+logging: { level: silent }`;
+}
 
 export interface ScriptedCallPbx {
   readonly peer: Peer;
