@@ -1,50 +1,32 @@
 /**
  * The DTLS-SRTP handshakes of a secure leg's public side (see secure-relay.ts): the RTP component's, and without
- * rtcp-mux the RTCP component's (RFC 5764 §4.1). Owns the endpoints' lifecycle (open, start, restart for a new
- * peer, close) and the choice of each component's DTLS peer; the state itself lives in SecureSide, which the relay's
- * hot path reads (the exported SRTP contexts, the peers).
+ * rtcp-mux the RTCP component's (RFC 5764 §4.1). Decides when each component (dtls-component.ts, held by
+ * SecureSide, whose contexts the relay's hot path reads) opens, starts, restarts for a new peer and closes, and who
+ * its DTLS peer is.
  *
  * A DTLS client sends its first flight to the ICE-latched peer, or without ICE to the endpoint the client
  * signalled; a server answers whoever the records came from. Without ICE a later ClientHello can replace the first
- * source only while no handshake completed (dtls-peer.ts).
+ * source only while no handshake completed (dtls-peer.ts). ICE checks run on the RTP port only, so with ICE the RTP
+ * component's peer is the ICE-latched address:port itself, and the RTCP component accepts only the ICE-latched host
+ * and chooses the port there as it would without ICE. The RTCP component never touches the RTP latch or the RTP
+ * component.
  */
 import type { RemoteInfo } from 'node:dgram';
+import type { DtlsComponent } from './dtls-component.ts';
 import { takesOverDtlsPeer } from './dtls-peer.ts';
 import type { RelaySideState } from './plain-relay.ts';
 import type { MediaEndpoint } from './relay.ts';
 import type { SecureSide } from './secure-side.ts';
 import type { DtlsProvider } from './secure-types.ts';
-import { createSrtpContext } from './srtp/index.ts';
 
 export class SecureDtls {
   private readonly sec: SecureSide;
-  /** The public side: its sockets carry the records, its counters and limiter judge them. */
+  /** The public side: its counters and limiter judge the records, its remote is what the client signalled. */
   private readonly pub: RelaySideState;
   private readonly provider: DtlsProvider | undefined;
-  /** The public endpoint the client signalled (not trusted for acceptance; a DTLS client's first destination). */
+  /** The public endpoint the client signalled (not trusted for acceptance; an RTP DTLS client's first destination). */
   private signalledAddress = '';
   private signalledPort = 0;
-
-  private readonly dtlsSend = (datagram: Buffer): void => {
-    const s = this.sec;
-    if (s.dtlsPeerPort === 0) return;
-    try {
-      this.pub.rtp.sock.send(datagram, s.dtlsPeerPort, s.dtlsPeerAddress);
-    } catch {
-      this.pub.counters.dropSendError++;
-    }
-  };
-
-  /** The RTCP component's records leave from the public RTCP socket. */
-  private readonly rtcpDtlsSend = (datagram: Buffer): void => {
-    const s = this.sec;
-    if (s.rtcpDtlsPeerPort === 0) return;
-    try {
-      this.pub.rtcp.sock.send(datagram, s.rtcpDtlsPeerPort, s.rtcpDtlsPeerAddress);
-    } catch {
-      this.pub.counters.dropSendError++;
-    }
-  };
 
   constructor(sec: SecureSide, pub: RelaySideState, provider: DtlsProvider | undefined) {
     this.sec = sec;
@@ -63,55 +45,11 @@ export class SecureDtls {
     this.signalledPort = remote && remote.port !== 0 ? remote.port : 0;
   }
 
+  /** Opens the RTP component's handshake, and starts it when its peer is known (a server's at once). */
   open(role: 'client' | 'server', remoteFingerprint: { algorithm: string; value: string }): void {
-    const provider = this.provider;
-    if (!provider) return;
-    const s = this.sec;
-    const ep = provider.createEndpoint({ role, remoteFingerprint, send: this.dtlsSend });
-    s.dtls = ep;
-    s.dtlsStarted = false;
-    ep.onConnected((r) => {
-      if (s.dtls !== ep) return;
-      try {
-        s.rx = createSrtpContext({ profile: r.profile, ...r.keys.remote });
-        s.tx = createSrtpContext({ profile: r.profile, ...r.keys.local });
-        s.counters.dtlsConnected++;
-      } catch {
-        s.counters.dtlsFailed++;
-      }
-    });
-    ep.onFailed(() => {
-      if (s.dtls !== ep) return;
-      s.counters.dtlsFailed++;
-      s.dtlsPeerFailed = true;
-    });
-    this.maybeStart();
-  }
-
-  /**
-   * A DTLS client sends its first flight to the ICE-latched peer, or without ICE to the signalled endpoint; a
-   * server answers whoever the records came from (the peer is set when the first record is accepted).
-   */
-  maybeStart(): void {
-    const s = this.sec;
-    if (!s.dtls || s.dtlsStarted) return;
-    if (s.dtlsRole === 'client') {
-      if (s.ice !== null) {
-        if (!s.latched) return;
-        s.dtlsPeerAddress = s.latchAddress;
-        s.dtlsPeerPort = s.latchPort;
-      } else {
-        if (this.signalledPort === 0) return;
-        s.dtlsPeerAddress = this.signalledAddress;
-        s.dtlsPeerPort = this.signalledPort;
-      }
-    }
-    s.dtlsStarted = true;
-    try {
-      s.dtls.start();
-    } catch {
-      s.counters.dtlsFailed++;
-    }
+    if (!this.provider) return;
+    this.sec.rtp.open(this.provider, role, remoteFingerprint);
+    this.maybeStart(this.sec.rtp);
   }
 
   /**
@@ -120,242 +58,106 @@ export class SecureDtls {
    */
   syncRtcp(): void {
     const s = this.sec;
-    if (s.dtls !== null && s.dtlsRole !== undefined && s.dtlsRemoteFingerprint && this.pub.hasRemote && !this.pub.mux) {
-      if (s.rtcpDtls === null) this.openRtcp(s.dtlsRole, s.dtlsRemoteFingerprint);
-      this.maybeStartRtcp();
-    } else if (s.rtcpDtls !== null && this.pub.hasRemote && this.pub.mux) {
-      this.closeRtcp();
+    const pub = this.pub;
+    if (s.rtp.endpoint !== null && s.dtlsRole !== undefined && s.dtlsRemoteFingerprint && pub.hasRemote && !pub.mux) {
+      if (s.rtcp.endpoint === null && this.provider) s.rtcp.open(this.provider, s.dtlsRole, s.dtlsRemoteFingerprint);
+      this.maybeStart(s.rtcp);
+    } else if (s.rtcp.endpoint !== null && pub.hasRemote && pub.mux) {
+      s.rtcp.close();
     }
-  }
-
-  private openRtcp(role: 'client' | 'server', remoteFingerprint: { algorithm: string; value: string }): void {
-    const provider = this.provider;
-    if (!provider) return;
-    const s = this.sec;
-    const ep = provider.createEndpoint({ role, remoteFingerprint, send: this.rtcpDtlsSend });
-    s.rtcpDtls = ep;
-    s.rtcpDtlsStarted = false;
-    ep.onConnected((r) => {
-      if (s.rtcpDtls !== ep) return;
-      try {
-        s.rtcpRx = createSrtpContext({ profile: r.profile, ...r.keys.remote });
-        s.rtcpTx = createSrtpContext({ profile: r.profile, ...r.keys.local });
-        s.counters.dtlsConnected++;
-        s.counters.rtcpDtlsConnected++;
-      } catch {
-        s.counters.dtlsFailed++;
-        s.counters.rtcpDtlsFailed++;
-      }
-    });
-    ep.onFailed(() => {
-      if (s.rtcpDtls !== ep) return;
-      s.counters.dtlsFailed++;
-      s.counters.rtcpDtlsFailed++;
-      s.rtcpDtlsPeerFailed = true;
-    });
   }
 
   /**
-   * As maybeStart, for the RTCP component: a client sends its first flight to the signalled RTCP port (with
-   * ICE, on the ICE-latched host); a server arms its time bound now and answers the first source.
+   * Starts a component's handshake once a DTLS client knows where to send its first flight (see aimClient); a
+   * server starts at once (arms its time bound) and answers the first source (the peer is set when the first record
+   * is accepted).
    */
-  maybeStartRtcp(): void {
-    const s = this.sec;
-    const ep = s.rtcpDtls;
-    if (ep === null || s.rtcpDtlsStarted) return;
-    if (s.dtlsRole === 'client') {
-      if (!this.pub.hasRemote || this.pub.mux) return;
-      if (s.ice !== null) {
-        if (!s.latched) return;
-        s.rtcpDtlsPeerAddress = s.latchAddress;
-      } else {
-        s.rtcpDtlsPeerAddress = this.pub.remoteAddress;
-      }
-      s.rtcpDtlsPeerPort = this.pub.remoteRtcpPort;
-    }
-    s.rtcpDtlsStarted = true;
-    try {
-      ep.start();
-    } catch {
-      s.counters.dtlsFailed++;
-      s.counters.rtcpDtlsFailed++;
-    }
+  maybeStart(c: DtlsComponent): void {
+    if (c.endpoint === null || c.started) return;
+    if (this.sec.dtlsRole === 'client' && !this.aimClient(c)) return;
+    c.start();
   }
 
-  private closeRtcp(): void {
+  /**
+   * Sets a DTLS client's peer; false while it is not known. The RTP component: the ICE-latched peer, or without ICE
+   * the endpoint the client signalled. The RTCP component: the signalled RTCP port (none with rtcp-mux) on the
+   * ICE-latched host, or without ICE on the signalled address.
+   */
+  private aimClient(c: DtlsComponent): boolean {
     const s = this.sec;
-    if (s.rtcpDtls) {
-      try {
-        s.rtcpDtls.close();
-      } catch {
-        // closing a failed endpoint: nothing more to release
-      }
+    const pub = this.pub;
+    if (s.ice !== null && !s.latched) return false;
+    if (c.isRtcp) {
+      if (!pub.hasRemote || pub.mux) return false;
+      c.setPeer(s.ice !== null ? s.latchAddress : pub.remoteAddress, pub.remoteRtcpPort);
+    } else if (s.ice !== null) {
+      c.setPeer(s.latchAddress, s.latchPort);
+    } else {
+      if (this.signalledPort === 0) return false;
+      c.setPeer(this.signalledAddress, this.signalledPort);
     }
-    s.rtcpDtls = null;
-    s.rtcpDtlsStarted = false;
-    s.rtcpDtlsPeerAddress = '';
-    s.rtcpDtlsPeerPort = 0;
-    s.rtcpDtlsPeerFailed = false;
-    s.rtcpDtlsRestarts = 0;
-    s.rtcpRx = null;
-    s.rtcpTx = null;
+    return true;
   }
 
-  /** Closes both components' handshakes and forgets role, fingerprint and peers (the signalled endpoint stays). */
+  /** Closes both components' handshakes and forgets role, fingerprint, peers and their keys (the signalled endpoint stays). */
   close(): void {
     const s = this.sec;
-    this.closeRtcp();
+    s.rtcp.close();
     s.dtlsRemoteFingerprint = undefined;
-    if (s.dtls) {
-      try {
-        s.dtls.close();
-      } catch {
-        // closing a failed endpoint: nothing more to release
-      }
-    }
-    s.dtls = null;
+    s.rtp.close();
     s.dtlsRole = undefined;
     s.dtlsFingerprint = '';
-    s.dtlsStarted = false;
-    s.dtlsPeerAddress = '';
-    s.dtlsPeerPort = 0;
-    s.dtlsPeerFailed = false;
-    s.dtlsRestarts = 0;
-  }
-
-  /** A DTLS record on the public RTP socket: the RTP component's handshake. */
-  onRecord(msg: Buffer, rinfo: RemoteInfo): void {
-    const s = this.sec;
-    const c = this.pub.counters;
-    if (s.dtls === null) {
-      c.dropMalformed++;
-      return;
-    }
-    let restart = false;
-    if (s.ice !== null) {
-      if (!s.latched || rinfo.port !== s.latchPort || rinfo.address !== s.latchAddress) {
-        c.dropUnexpectedSource++;
-        return;
-      }
-      s.dtlsPeerAddress = rinfo.address;
-      s.dtlsPeerPort = rinfo.port;
-    } else if (s.dtlsPeerPort === 0) {
-      s.dtlsPeerAddress = rinfo.address;
-      s.dtlsPeerPort = rinfo.port;
-    } else if (rinfo.port !== s.dtlsPeerPort || rinfo.address !== s.dtlsPeerAddress || s.dtlsPeerFailed) {
-      const slot = {
-        address: s.dtlsPeerAddress,
-        port: s.dtlsPeerPort,
-        connected: s.rx !== null,
-        failed: s.dtlsPeerFailed,
-        restarts: s.dtlsRestarts,
-      };
-      if (
-        s.dtlsRole !== 'server' ||
-        !takesOverDtlsPeer(slot, msg, rinfo.address, rinfo.port, this.pub.remoteAddress, this.pub.remoteRtpPort)
-      ) {
-        c.dropUnexpectedSource++;
-        return;
-      }
-      restart = true;
-    }
-    if (!this.pub.limiter.take()) {
-      c.dropRateLimited++;
-      return;
-    }
-    if (restart) this.restart(rinfo.address, rinfo.port);
-    const ep = s.dtls;
-    if (ep === null) return;
-    if (!s.dtlsStarted) this.maybeStart();
-    try {
-      ep.handle(msg);
-    } catch {
-      s.counters.dtlsFailed++;
-    }
-  }
-
-  /** A fresh RTP-component endpoint (same role and fingerprint) for a new DTLS peer; see dtls-peer.ts. */
-  private restart(address: string, port: number): void {
-    const s = this.sec;
-    const role = s.dtlsRole;
-    const fingerprint = s.dtlsRemoteFingerprint;
-    if (role === undefined || fingerprint === undefined) return;
-    try {
-      s.dtls?.close();
-    } catch {
-      // closing a failed endpoint: nothing more to release
-    }
-    s.dtls = null;
-    s.dtlsPeerAddress = address;
-    s.dtlsPeerPort = port;
-    s.dtlsPeerFailed = false;
-    s.dtlsRestarts++;
-    s.counters.dtlsPeerRestarts++;
-    this.open(role, fingerprint);
-  }
-
-  /** As restart, for the RTCP component (its own endpoint, peer and keys). */
-  private restartRtcp(address: string, port: number): void {
-    const s = this.sec;
-    const role = s.dtlsRole;
-    const fingerprint = s.dtlsRemoteFingerprint;
-    if (role === undefined || fingerprint === undefined) return;
-    const restarts = s.rtcpDtlsRestarts;
-    this.closeRtcp();
-    this.openRtcp(role, fingerprint);
-    s.rtcpDtlsPeerAddress = address;
-    s.rtcpDtlsPeerPort = port;
-    s.rtcpDtlsRestarts = restarts + 1;
-    s.counters.dtlsPeerRestarts++;
   }
 
   /**
-   * A DTLS record on the public RTCP socket: the RTCP component's handshake (no rtcp-mux). Its peer is chosen as
-   * the RTP component's is, and kept apart from it: this never touches the RTP latch or the RTP DTLS peer.
+   * A DTLS record on the public socket of component `c` (the RTP socket: the RTP component; the RTCP socket: the
+   * RTCP component). Each component's peer is chosen on its own (see the module comment).
    */
-  onRtcpRecord(msg: Buffer, rinfo: RemoteInfo): void {
+  onRecord(c: DtlsComponent, msg: Buffer, rinfo: RemoteInfo): void {
     const s = this.sec;
-    const c = this.pub.counters;
-    if (s.rtcpDtls === null) {
-      c.dropMalformed++;
+    const drops = this.pub.counters;
+    if (c.endpoint === null) {
+      drops.dropMalformed++;
       return;
     }
-    if (s.ice !== null && (!s.latched || rinfo.address !== s.latchAddress)) {
-      c.dropUnexpectedSource++;
+    if (s.ice !== null && (!s.latched || rinfo.address !== s.latchAddress || (!c.isRtcp && rinfo.port !== s.latchPort))) {
+      drops.dropUnexpectedSource++;
       return;
     }
-    let restart = false;
-    if (s.rtcpDtlsPeerPort === 0) {
-      s.rtcpDtlsPeerAddress = rinfo.address;
-      s.rtcpDtlsPeerPort = rinfo.port;
-    } else if (rinfo.port !== s.rtcpDtlsPeerPort || rinfo.address !== s.rtcpDtlsPeerAddress || s.rtcpDtlsPeerFailed) {
-      const slot = {
-        address: s.rtcpDtlsPeerAddress,
-        port: s.rtcpDtlsPeerPort,
-        connected: s.rtcpRx !== null,
-        failed: s.rtcpDtlsPeerFailed,
-        restarts: s.rtcpDtlsRestarts,
-      };
-      const signalledRtcpPort = this.pub.hasRemote && !this.pub.mux ? this.pub.remoteRtcpPort : 0;
-      if (s.dtlsRole !== 'server' || !takesOverDtlsPeer(slot, msg, rinfo.address, rinfo.port, this.pub.remoteAddress, signalledRtcpPort)) {
-        c.dropUnexpectedSource++;
+    let takeover = false;
+    if ((s.ice !== null && !c.isRtcp) || c.peerPort === 0) {
+      c.setPeer(rinfo.address, rinfo.port);
+    } else if (rinfo.port !== c.peerPort || rinfo.address !== c.peerAddress || c.peerFailed) {
+      if (s.dtlsRole !== 'server' || !this.takesOver(c, msg, rinfo)) {
+        drops.dropUnexpectedSource++;
         return;
       }
-      restart = true;
+      takeover = true;
     }
     if (!this.pub.limiter.take()) {
-      c.dropRateLimited++;
+      drops.dropRateLimited++;
       return;
     }
-    if (restart) this.restartRtcp(rinfo.address, rinfo.port);
-    const ep = s.rtcpDtls;
-    if (ep === null) return;
-    if (!s.rtcpDtlsStarted) this.maybeStartRtcp();
-    try {
-      ep.handle(msg);
-    } catch {
-      s.counters.dtlsFailed++;
-      s.counters.rtcpDtlsFailed++;
-    }
+    if (takeover) this.restart(c, rinfo.address, rinfo.port);
+    if (!c.started) this.maybeStart(c);
+    c.handle(msg);
+  }
+
+  /** Whether a ClientHello from a new source takes component `c`'s peer slot (dtls-peer.ts). */
+  private takesOver(c: DtlsComponent, msg: Buffer, rinfo: RemoteInfo): boolean {
+    const pub = this.pub;
+    const slot = { address: c.peerAddress, port: c.peerPort, connected: c.connected, failed: c.peerFailed, restarts: c.restarts };
+    // The endpoint the client signalled for this component: its RTP port, or (no rtcp-mux) its RTCP port.
+    const signalledPort = !c.isRtcp ? pub.remoteRtpPort : pub.hasRemote && !pub.mux ? pub.remoteRtcpPort : 0;
+    return takesOverDtlsPeer(slot, msg, rinfo.address, rinfo.port, pub.remoteAddress, signalledPort);
+  }
+
+  /** A fresh endpoint for component `c` (same role and fingerprint) for a new DTLS peer; see dtls-peer.ts. */
+  private restart(c: DtlsComponent, address: string, port: number): void {
+    const s = this.sec;
+    const role = s.dtlsRole;
+    const fingerprint = s.dtlsRemoteFingerprint;
+    if (!this.provider || role === undefined || fingerprint === undefined) return;
+    c.restart(this.provider, role, fingerprint, address, port);
   }
 }

@@ -23,8 +23,9 @@
  * ICE the first source; with ICE only the ICE-latched host, as component 2 has no checks of its own here), and
  * the RTCP peer latches on SRTCP those keys authenticate. Nothing on the RTCP port ever moves the RTP latch.
  *
- * Modules: the DTLS handshakes of both components are run by secure-dtls.ts, ICE-lite checks answered by
- * secure-ice.ts; the state they and this relay share is a SecureSide (secure-side.ts).
+ * Modules: the DTLS handshakes of both components are run by secure-dtls.ts, each component (its endpoint, DTLS
+ * peer and SRTP contexts) is a DtlsComponent (dtls-component.ts), ICE-lite checks are answered by secure-ice.ts; the
+ * state they and this relay share is a SecureSide (secure-side.ts).
  *
  * Hot path: unprotect works in place in the received buffer; protect writes into a ring of preallocated
  * buffers (an unconnected send completes on the next tick, so a single scratch buffer could be overwritten
@@ -53,8 +54,8 @@ export type { DtlsEndpointLike, DtlsProvider, PublicSecurity, SecurityErrorCode,
 export { SecureCounters } from './secure-types.ts';
 
 export class SecureRelay extends PlainRelay {
-  private readonly sec = new SecureSide();
-  /** The DTLS-SRTP handshakes (RTP and RTCP components) and the endpoint the client signalled. */
+  private readonly sec: SecureSide;
+  /** Runs the DTLS-SRTP handshakes of the two components (held by `sec`) and notes the endpoint the client signalled. */
   private readonly handshakes: SecureDtls;
 
   constructor(
@@ -66,6 +67,7 @@ export class SecureRelay extends PlainRelay {
     dtls?: DtlsProvider,
   ) {
     super(publicPort, pbxPort, sockets, idleDrops, maxPacketRate);
+    this.sec = new SecureSide(this.pub);
     this.handshakes = new SecureDtls(this.sec, this.pub, dtls);
     this.sec.foreignLimiter.setRate(maxPacketRate);
   }
@@ -105,8 +107,8 @@ export class SecureRelay extends PlainRelay {
     if (p.dtls && p.sdes) return err({ code: 'MEDIA_BAD_SECURITY', reason: 'SDES and DTLS on one stream' });
     const iceError = iceCredentialsError(p.ice);
     if (iceError !== undefined) return err({ code: 'MEDIA_BAD_SECURITY', reason: iceError });
-    let rx: SrtpContext | null = s.rx;
-    let tx: SrtpContext | null = s.tx;
+    let rx: SrtpContext | null = s.rtp.rx;
+    let tx: SrtpContext | null = s.rtp.tx;
     try {
       if (p.sdes) {
         const profileChanged = s.sdesProfile !== p.sdes.profile;
@@ -124,23 +126,23 @@ export class SecureRelay extends PlainRelay {
       this.pub.rtcp.set('', 0);
     }
     if (p.sdes) {
+      // Closing the handshakes forgets the RTP component's contexts; `rx` / `tx` were taken from them above.
       this.handshakes.close();
       s.sdesProfile = p.sdes.profile;
       s.txKey = p.sdes.tx;
       s.rxKey = p.sdes.rx;
-      s.tx = tx;
-      s.rx = rx;
+      s.rtp.tx = tx;
+      s.rtp.rx = rx;
     }
     applyIce(s, p.ice);
     if (p.dtls) {
       const fp = `${p.dtls.remoteFingerprint.algorithm.toLowerCase()} ${p.dtls.remoteFingerprint.value.toUpperCase()}`;
-      if (s.dtls === null || s.dtlsRole !== p.dtls.role || s.dtlsFingerprint !== fp) {
+      if (s.rtp.endpoint === null || s.dtlsRole !== p.dtls.role || s.dtlsFingerprint !== fp) {
+        // Also forgets the SRTP contexts (SDES or an earlier handshake's): the new handshake's keys replace them.
         this.handshakes.close();
         s.sdesProfile = undefined;
         s.txKey = undefined;
         s.rxKey = undefined;
-        s.tx = null;
-        s.rx = null;
         s.dtlsRole = p.dtls.role;
         s.dtlsFingerprint = fp;
         s.dtlsRemoteFingerprint = { algorithm: p.dtls.remoteFingerprint.algorithm, value: p.dtls.remoteFingerprint.value };
@@ -154,10 +156,8 @@ export class SecureRelay extends PlainRelay {
   private clearSecurity(): void {
     const s = this.sec;
     const wasActive = s.active;
-    this.handshakes.close();
+    this.handshakes.close(); // and with it every SRTP context
     s.active = false;
-    s.rx = null;
-    s.tx = null;
     s.sdesProfile = undefined;
     s.rxKey = undefined;
     s.txKey = undefined;
@@ -185,7 +185,7 @@ export class SecureRelay extends PlainRelay {
     }
     this.handshakes.noteSignalled(remote);
     this.applyRemote(this.pub, remote, false);
-    this.handshakes.maybeStart();
+    this.handshakes.maybeStart(this.sec.rtp);
     this.handshakes.syncRtcp();
   }
 
@@ -231,14 +231,13 @@ export class SecureRelay extends PlainRelay {
     const kind = demuxPacket(msg);
     if (kind === DEMUX_STUN) {
       if (answerIceCheck(s, this.pub, onRtcpSocket, msg, rinfo)) {
-        this.handshakes.maybeStart();
-        this.handshakes.maybeStartRtcp();
+        this.handshakes.maybeStart(s.rtp);
+        this.handshakes.maybeStart(s.rtcp);
       }
       return;
     }
     if (kind === DEMUX_DTLS) {
-      if (onRtcpSocket) this.handshakes.onRtcpRecord(msg, rinfo);
-      else this.handshakes.onRecord(msg, rinfo);
+      this.handshakes.onRecord(onRtcpSocket ? s.rtcp : s.rtp, msg, rinfo);
       return;
     }
     if (kind !== DEMUX_RTP && kind !== DEMUX_RTCP) {
@@ -251,7 +250,7 @@ export class SecureRelay extends PlainRelay {
       return;
     }
     // DTLS-SRTP: the RTCP port has keys of its own (RFC 5764 §4.1); none yet means drop, never the RTP keys.
-    const rx = onRtcpSocket && s.dtls !== null ? s.rtcpRx : s.rx;
+    const rx = onRtcpSocket && s.rtp.endpoint !== null ? s.rtcp.rx : s.rtp.rx;
     if (rx === null) {
       c.dropNoRemote++;
       return;
@@ -328,14 +327,14 @@ export class SecureRelay extends PlainRelay {
       c.dropRateLimited++;
       return;
     }
-    let tx = s.tx;
+    let tx = s.rtp.tx;
     let latched = s.latched;
     let sock: Socket = this.pub.rtp.sock;
     let port = s.latchPort;
     let address = s.latchAddress;
     if (isRtcp && !this.pub.mux) {
       // To the client's RTCP port; under DTLS-SRTP with the RTCP component's keys only (RFC 5764 §4.1).
-      if (s.dtls !== null) tx = s.rtcpTx;
+      if (s.rtp.endpoint !== null) tx = s.rtcp.tx;
       latched = s.rtcpLatched;
       sock = this.pub.rtcp.sock;
       port = s.rtcpPort;

@@ -1,11 +1,13 @@
 /**
- * State of one secure public side (see secure-relay.ts; secure-dtls.ts and secure-ice.ts run parts of it): SRTP
- * contexts and the keys they were made from, ICE-lite responder, the latched peer, the DTLS endpoint; plus the shared
- * ring of buffers protected packets are sent from.
+ * State of one secure public side (see secure-relay.ts; secure-dtls.ts and secure-ice.ts run parts of it): the SDES
+ * keys, ICE-lite responder, the latched peer, the DTLS role, and the two components (dtls-component.ts) with their
+ * handshakes and SRTP contexts; plus the shared ring of buffers protected packets are sent from.
  */
+import { DtlsComponent } from './dtls-component.ts';
 import type { IceLiteResponder } from './ice-lite.ts';
+import type { RelaySideState } from './plain-relay.ts';
 import { PacketRateLimiter } from './relay.ts';
-import type { DtlsEndpointLike, SrtpKeyPair } from './secure-types.ts';
+import type { SrtpKeyPair } from './secure-types.ts';
 import { SecureCounters } from './secure-types.ts';
 import { createSrtpContext, type SrtpContext, type SrtpProfileName } from './srtp/index.ts';
 import { STUN_MAX_RESPONSE_BYTES } from './stun.ts';
@@ -46,8 +48,6 @@ export function contextFor(profile: SrtpProfileName, k: SrtpKeyPair): SrtpContex
 /** Secure state of the public side; `active` false means the leg is plain. */
 export class SecureSide {
   active = false;
-  rx: SrtpContext | null = null;
-  tx: SrtpContext | null = null;
   sdesProfile: SrtpProfileName | undefined;
   rxKey: SrtpKeyPair | undefined;
   txKey: SrtpKeyPair | undefined;
@@ -62,31 +62,29 @@ export class SecureSide {
   rtcpLatched = false;
   rtcpAddress = '';
   rtcpPort = 0;
-  dtls: DtlsEndpointLike | null = null;
+  /** DTLS-SRTP role and the peer's a=fingerprint (normalized, to notice a change); both components share them. */
   dtlsRole: 'client' | 'server' | undefined;
   dtlsFingerprint = '';
-  dtlsStarted = false;
-  dtlsPeerAddress = '';
-  dtlsPeerPort = 0;
-  /** The handshake with the current DTLS peer failed; fresh endpoints opened for a new peer (dtls-peer.ts). */
-  dtlsPeerFailed = false;
-  dtlsRestarts = 0;
   /** The peer's a=fingerprint as given (the RTCP component's handshake checks the same one). */
   dtlsRemoteFingerprint: { algorithm: string; value: string } | undefined;
-  /**
-   * DTLS-SRTP without rtcp-mux: the RTCP port is a component of its own with its own handshake and its own SRTCP
-   * keys (RFC 5764 §4.1). While `dtls` is set, the RTCP socket uses only these keys, never the RTP component's.
-   */
-  rtcpDtls: DtlsEndpointLike | null = null;
-  rtcpDtlsStarted = false;
-  rtcpDtlsPeerAddress = '';
-  rtcpDtlsPeerPort = 0;
-  rtcpDtlsPeerFailed = false;
-  rtcpDtlsRestarts = 0;
-  rtcpRx: SrtpContext | null = null;
-  rtcpTx: SrtpContext | null = null;
   /** Packets from addresses other than the latched one are tried (authenticated) at this rate at most. */
   readonly foreignLimiter = new PacketRateLimiter(0);
   readonly counters = new SecureCounters();
   readonly stunOut = Buffer.allocUnsafeSlow(STUN_MAX_RESPONSE_BYTES);
+  /**
+   * The RTP component: its DTLS handshake (the leg runs DTLS-SRTP while `rtp.endpoint` is set) and the SRTP contexts
+   * for RTP, and for RTCP too unless DTLS-SRTP runs without rtcp-mux; with SDES they hold the a=crypto keys.
+   */
+  readonly rtp: DtlsComponent;
+  /**
+   * DTLS-SRTP without rtcp-mux: the RTCP port is a component of its own with its own handshake and its own SRTCP
+   * keys (RFC 5764 §4.1). While `rtp.endpoint` is set, the RTCP socket uses only these keys, never the RTP component's.
+   */
+  readonly rtcp: DtlsComponent;
+
+  /** `pub`: the public side, whose RTP and RTCP sockets carry the two components' records. */
+  constructor(pub: RelaySideState) {
+    this.rtp = new DtlsComponent(false, pub.rtp, pub.counters, this.counters);
+    this.rtcp = new DtlsComponent(true, pub.rtcp, pub.counters, this.counters);
+  }
 }
