@@ -15,7 +15,6 @@ import type { RemoteInfo } from 'node:dgram';
 import type { DtlsComponent } from './dtls-component.ts';
 import { takesOverDtlsPeer } from './dtls-peer.ts';
 import type { RelaySideState } from './plain-relay.ts';
-import type { MediaEndpoint } from './relay.ts';
 import type { SecureSide } from './secure-side.ts';
 import type { DtlsProvider } from './secure-types.ts';
 
@@ -24,9 +23,6 @@ export class SecureDtls {
   /** The public side: its counters and limiter judge the records, its remote is what the client signalled. */
   private readonly pub: RelaySideState;
   private readonly provider: DtlsProvider | undefined;
-  /** The public endpoint the client signalled (not trusted for acceptance; an RTP DTLS client's first destination). */
-  private signalledAddress = '';
-  private signalledPort = 0;
 
   constructor(sec: SecureSide, pub: RelaySideState, provider: DtlsProvider | undefined) {
     this.sec = sec;
@@ -37,12 +33,6 @@ export class SecureDtls {
   /** Whether DTLS-SRTP can run at all (the process has a certificate). */
   get available(): boolean {
     return this.provider !== undefined;
-  }
-
-  /** Notes where the client said (in its SDP) it receives; null or port 0 forgets it. */
-  noteSignalled(remote: MediaEndpoint | null): void {
-    this.signalledAddress = remote && remote.port !== 0 ? remote.address : '';
-    this.signalledPort = remote && remote.port !== 0 ? remote.port : 0;
   }
 
   /** Opens the RTP component's handshake, and starts it when its peer is known (a server's at once). */
@@ -93,13 +83,14 @@ export class SecureDtls {
     } else if (s.ice !== null) {
       c.setPeer(s.latchAddress, s.latchPort);
     } else {
-      if (this.signalledPort === 0) return false;
-      c.setPeer(this.signalledAddress, this.signalledPort);
+      // The signalled endpoint, normalized as the relay compares sources (IPv4-mapped and IPv6 spellings).
+      if (!pub.hasRemote) return false;
+      c.setPeer(pub.remoteAddress, pub.remoteRtpPort);
     }
     return true;
   }
 
-  /** Closes both components' handshakes and forgets role, fingerprint, peers and their keys (the signalled endpoint stays). */
+  /** Closes both components' handshakes and forgets role, fingerprint, peers and their keys. */
   close(): void {
     const s = this.sec;
     s.rtcp.close();

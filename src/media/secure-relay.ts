@@ -55,7 +55,7 @@ export { SecureCounters } from './secure-types.ts';
 
 export class SecureRelay extends PlainRelay {
   private readonly sec: SecureSide;
-  /** Runs the DTLS-SRTP handshakes of the two components (held by `sec`) and notes the endpoint the client signalled. */
+  /** Runs the DTLS-SRTP handshakes of the two components (held by `sec`). */
   private readonly handshakes: SecureDtls;
 
   constructor(
@@ -179,11 +179,9 @@ export class SecureRelay extends PlainRelay {
 
   override setRemote(side: MediaSide, remote: MediaEndpoint | null): void {
     if (side === 'pbx' || !this.sec.active) {
-      if (side === 'public') this.handshakes.noteSignalled(remote);
       super.setRemote(side, remote);
       return;
     }
-    this.handshakes.noteSignalled(remote);
     this.applyRemote(this.pub, remote, false);
     this.handshakes.maybeStart(this.sec.rtp);
     this.handshakes.syncRtcp();
@@ -194,7 +192,6 @@ export class SecureRelay extends PlainRelay {
     if (!super.reset()) return false;
     this.clearSecurity();
     this.sec.counters.reset();
-    this.handshakes.noteSignalled(null);
     return true;
   }
 
