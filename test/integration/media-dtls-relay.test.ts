@@ -96,6 +96,24 @@ function rtcpPortOf(m: Sdp['media'][number]): number {
   return v === undefined ? m.port + 1 : Number(v.split(' ')[0]);
 }
 
+/**
+ * A secure relay on its own (no control, no anchor) at `offset` within the test port range (PBX side at offset + 2),
+ * with a DTLS provider whose handshakes are bounded by `handshakeTimeoutMs`.
+ */
+async function standaloneRelay(offset: number, handshakeTimeoutMs: number) {
+  const { portMin } = testPortRange(200);
+  const provider = await createDtlsProvider({ handshakeTimeoutMs });
+  const opened = await openSecureRelay({
+    publicAddress: '127.0.0.1',
+    publicPort: portMin + offset,
+    pbxAddress: '127.0.0.1',
+    pbxPort: portMin + offset + 2,
+    dtls: provider,
+  });
+  assert.ok(opened.ok);
+  return { relay: opened.value, provider };
+}
+
 describe('DTLS-SRTP and ICE-lite toward a WSS client', { timeout: 40_000 }, () => {
   let control: MediaControl;
   let anchor: MediaAnchor;
@@ -338,17 +356,7 @@ describe('DTLS-SRTP and ICE-lite toward a WSS client', { timeout: 40_000 }, () =
   });
 
   it('bounds the RTCP component’s handshake in time and counts its failure; its DTLS peer is pinned apart from RTP', async () => {
-    const { portMin } = testPortRange(200);
-    const provider = await createDtlsProvider({ handshakeTimeoutMs: 600 });
-    const opened = await openSecureRelay({
-      publicAddress: '127.0.0.1',
-      publicPort: portMin + 120,
-      pbxAddress: '127.0.0.1',
-      pbxPort: portMin + 122,
-      dtls: provider,
-    });
-    assert.ok(opened.ok);
-    const relay = opened.value;
+    const { relay, provider } = await standaloneRelay(120, 600);
     const clientRtp = await bindPeer('127.0.0.1');
     const clientRtcp = await bindPeer('127.0.0.1');
     const attacker = await bindPeer('127.0.0.9');
@@ -384,17 +392,7 @@ describe('DTLS-SRTP and ICE-lite toward a WSS client', { timeout: 40_000 }, () =
   });
 
   it('without ICE, a first source that stalls its handshake cannot hold the leg from the client at its signalled endpoint', async () => {
-    const { portMin } = testPortRange(200);
-    const provider = await createDtlsProvider({ handshakeTimeoutMs: 8000 });
-    const opened = await openSecureRelay({
-      publicAddress: '127.0.0.1',
-      publicPort: portMin + 130,
-      pbxAddress: '127.0.0.1',
-      pbxPort: portMin + 132,
-      dtls: provider,
-    });
-    assert.ok(opened.ok);
-    const relay = opened.value;
+    const { relay, provider } = await standaloneRelay(130, 8000);
     const client = await bindPeer('127.0.0.1');
     const attacker = await bindPeer('127.0.0.9');
     peers.push(client, attacker);
@@ -441,17 +439,7 @@ describe('DTLS-SRTP and ICE-lite toward a WSS client', { timeout: 40_000 }, () =
   });
 
   it('without ICE, after the first source fails its handshake, a client from another address (NAT) gets the leg', async () => {
-    const { portMin } = testPortRange(200);
-    const provider = await createDtlsProvider({ handshakeTimeoutMs: 8000 });
-    const opened = await openSecureRelay({
-      publicAddress: '127.0.0.1',
-      publicPort: portMin + 140,
-      pbxAddress: '127.0.0.1',
-      pbxPort: portMin + 142,
-      dtls: provider,
-    });
-    assert.ok(opened.ok);
-    const relay = opened.value;
+    const { relay, provider } = await standaloneRelay(140, 8000);
     const natted = await bindPeer('127.0.0.1');
     const attacker = await bindPeer('127.0.0.9');
     peers.push(natted, attacker);
@@ -485,17 +473,7 @@ describe('DTLS-SRTP and ICE-lite toward a WSS client', { timeout: 40_000 }, () =
   });
 
   it('as DTLS client without rtcp-mux, starts the RTCP component’s handshake toward the signalled RTCP port', async () => {
-    const { portMin } = testPortRange(200);
-    const provider = await createDtlsProvider({ handshakeTimeoutMs: 3000 });
-    const opened = await openSecureRelay({
-      publicAddress: '127.0.0.1',
-      publicPort: portMin + 124,
-      pbxAddress: '127.0.0.1',
-      pbxPort: portMin + 126,
-      dtls: provider,
-    });
-    assert.ok(opened.ok);
-    const relay = opened.value;
+    const { relay, provider } = await standaloneRelay(124, 3000);
     const clientRtp = await bindPeer('127.0.0.1');
     const clientRtcp = await bindPeer('127.0.0.1');
     peers.push(clientRtp, clientRtcp);
