@@ -12,7 +12,7 @@ import assert from 'node:assert/strict';
 import { createSocket, type RemoteInfo, type Socket } from 'node:dgram';
 import { after, before, describe, test } from 'node:test';
 import { type BaresipOptions, type BaresipResult, runBaresip } from './harness/baresip.ts';
-import { type PalisadeHandle, startPalisade } from './harness/daemon.ts';
+import { interopPolicy, listenerPort, type PalisadeHandle, startPalisade } from './harness/daemon.ts';
 import { type EchoPbx, type RtpEchoStats, startEchoPbx } from './harness/rtp-echo.ts';
 import { type SippMessage, selectMessages } from './harness/sipp.ts';
 
@@ -104,27 +104,17 @@ before(async () => {
   pbx = await startEchoPbx({ transport: 'u1', host: PBX });
   pbxRtcp = await startRtcpResponder(PBX, pbx.echo.port + 1);
   palisade = await startPalisade({
-    policy: `
-listeners:
-  - { id: udp, transport: udp, address: ${PUBLIC}, port: 0 }
-  - { id: tls, transport: tls, address: ${PUBLIC}, port: 0 }
-pbx:
-  listen: { transport: udp, address: ${INSIDE}, port: 0 }
-  targets: [{ name: pbx1, host: ${PBX}, port: ${pbx.port}, transport: udp }]
-media:
-  publicAddress: ${PUBLIC}
-  portMin: ${MEDIA_BASE}
-  portMax: ${MEDIA_BASE + 399}
-  plainAllowedFrom: ['${PLAIN_ALLOWED}/32']
-auth: { mode: pbx }
-logging: { level: warn }
-`,
+    policy: interopPolicy({
+      transports: ['udp', 'tls'],
+      pbxPort: pbx.port,
+      mediaBase: MEDIA_BASE,
+      plainAllowedFrom: [`${PLAIN_ALLOWED}/32`],
+    }),
   });
   await palisade.waitReady();
-  const ls = await palisade.listeners();
-  udpPort = ls.find((l) => l.id === 'udp')?.port ?? 0;
-  tlsPort = ls.find((l) => l.id === 'tls')?.port ?? 0;
-  assert.ok(udpPort > 0 && tlsPort > 0, JSON.stringify(ls));
+  udpPort = await listenerPort(palisade, 'udp');
+  tlsPort = await listenerPort(palisade, 'tls');
+  assert.ok(udpPort > 0 && tlsPort > 0, JSON.stringify(await palisade.listeners()));
 });
 
 after(async () => {

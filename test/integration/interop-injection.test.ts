@@ -11,7 +11,7 @@ import { randomBytes } from 'node:crypto';
 import { createSocket, type Socket } from 'node:dgram';
 import { after, before, describe, test } from 'node:test';
 import { type BaresipEvent, startBaresip } from './harness/baresip.ts';
-import { type PalisadeHandle, startPalisade } from './harness/daemon.ts';
+import { interopPolicy, listenerPort, type PalisadeHandle, startPalisade } from './harness/daemon.ts';
 import { type EchoPbx, startEchoPbx } from './harness/rtp-echo.ts';
 
 const PUBLIC = '127.0.0.1';
@@ -29,23 +29,9 @@ const cleanups: Array<() => Promise<unknown>> = [];
 
 before(async () => {
   pbx = await startEchoPbx({ transport: 'u1', host: PBX });
-  palisade = await startPalisade({
-    policy: `
-listeners:
-  - { id: tls, transport: tls, address: ${PUBLIC}, port: 0 }
-pbx:
-  listen: { transport: udp, address: ${INSIDE}, port: 0 }
-  targets: [{ name: pbx1, host: ${PBX}, port: ${pbx.port}, transport: udp }]
-media:
-  publicAddress: ${PUBLIC}
-  portMin: ${MEDIA_BASE}
-  portMax: ${MEDIA_BASE + 399}
-auth: { mode: pbx }
-logging: { level: warn }
-`,
-  });
+  palisade = await startPalisade({ policy: interopPolicy({ transports: ['tls'], pbxPort: pbx.port, mediaBase: MEDIA_BASE }) });
   await palisade.waitReady();
-  tlsPort = (await palisade.listeners()).find((l) => l.id === 'tls')?.port ?? 0;
+  tlsPort = await listenerPort(palisade, 'tls');
   assert.ok(tlsPort > 0);
 });
 

@@ -10,7 +10,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { type PalisadeHandle, startPalisade } from './harness/daemon.ts';
+import { interopPolicy, listenerPort, type PalisadeHandle, startPalisade } from './harness/daemon.ts';
 import { type EchoPbx, startEchoPbx } from './harness/rtp-echo.ts';
 import { selectMessages } from './harness/sipp.ts';
 import { createWrtcCall, exitWhenDone, openSipWsUa, type SipWsUa, type WrtcCall } from './harness/wrtc-client.ts';
@@ -29,23 +29,9 @@ const cleanups: Array<() => unknown> = [];
 
 before(async () => {
   pbx = await startEchoPbx({ transport: 'u1', host: PBX });
-  palisade = await startPalisade({
-    policy: `
-listeners:
-  - { id: wss, transport: wss, address: ${PUBLIC}, port: 0 }
-pbx:
-  listen: { transport: udp, address: ${INSIDE}, port: 0 }
-  targets: [{ name: pbx1, host: ${PBX}, port: ${pbx.port}, transport: udp }]
-media:
-  publicAddress: ${PUBLIC}
-  portMin: ${MEDIA_BASE}
-  portMax: ${MEDIA_BASE + 399}
-auth: { mode: pbx }
-logging: { level: warn }
-`,
-  });
+  palisade = await startPalisade({ policy: interopPolicy({ transports: ['wss'], pbxPort: pbx.port, mediaBase: MEDIA_BASE }) });
   await palisade.waitReady();
-  wssPort = (await palisade.listeners()).find((l) => l.id === 'wss')?.port ?? 0;
+  wssPort = await listenerPort(palisade, 'wss');
   assert.ok(wssPort > 0);
 });
 

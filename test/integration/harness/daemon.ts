@@ -105,6 +105,39 @@ function getIn(obj: unknown, path: readonly string[]): unknown {
 }
 
 /** Adds the harness defaults to a policy; returns the YAML to write and where things will be. */
+/**
+ * The policy the media interop tests run Palisade with: listeners on 127.0.0.1 (`transports`, each listener's id
+ * is its transport), a plain-RTP PBX at 127.0.0.3:`pbxPort` reached from 127.0.0.2, the relay's ports from
+ * `mediaBase` (400 ports), authentication left to the PBX. `plainAllowedFrom` lets those clients use plain RTP.
+ */
+export function interopPolicy(o: {
+  transports: readonly ('udp' | 'tcp' | 'tls' | 'ws' | 'wss')[];
+  pbxPort: number;
+  mediaBase: number;
+  plainAllowedFrom?: readonly string[];
+}): string {
+  const listeners = o.transports.map((t) => `  - { id: ${t}, transport: ${t}, address: 127.0.0.1, port: 0 }`).join('\n');
+  const plain = o.plainAllowedFrom ? `\n  plainAllowedFrom: [${o.plainAllowedFrom.map((c) => `'${c}'`).join(', ')}]` : '';
+  return `
+listeners:
+${listeners}
+pbx:
+  listen: { transport: udp, address: 127.0.0.2, port: 0 }
+  targets: [{ name: pbx1, host: 127.0.0.3, port: ${o.pbxPort}, transport: udp }]
+media:
+  publicAddress: 127.0.0.1
+  portMin: ${o.mediaBase}
+  portMax: ${o.mediaBase + 399}${plain}
+auth: { mode: pbx }
+logging: { level: warn }
+`;
+}
+
+/** The port a started Palisade's listener `id` got (0 when there is none). */
+export async function listenerPort(palisade: PalisadeHandle, id: string): Promise<number> {
+  return (await palisade.listeners()).find((l) => l.id === id)?.port ?? 0;
+}
+
 export async function resolvePolicy(policy: StartPalisadeOptions['policy'], dir: string): Promise<Resolved> {
   const doc = typeof policy === 'string' ? parseDocument(policy) : parseDocument(stringify(policy));
   if (doc.errors.length > 0 || !isMap(doc.contents)) {
