@@ -8,11 +8,18 @@ import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { writeUsersFile } from '../../src/auth/credentials.ts';
-import { computeAllHa1 } from '../../src/auth/digest.ts';
 import { silentLogger } from '../../src/core/log.ts';
 import { type Daemon, startDaemon } from '../../src/main.ts';
-import { digestPhoneKit, header, INSIDE_IP, PBX_IP, type Peer, PUBLIC_IP } from './helpers/digest-phone.ts';
+import {
+  answerAllOk,
+  digestPhoneKit,
+  header,
+  INSIDE_IP,
+  PBX_IP,
+  type Peer,
+  PUBLIC_IP,
+  writeAliceAndOldphone,
+} from './helpers/digest-phone.ts';
 
 const REALM = 'palisade.test';
 const kit = digestPhoneKit(REALM);
@@ -25,63 +32,10 @@ let dir: string;
 
 before(async () => {
   pbx = await peer(PBX_IP);
-  pbx.sock.on('message', (b, rinfo) => {
-    const m = b.toString('latin1');
-    if (m.startsWith('SIP/2.0') || m.startsWith('ACK')) return;
-    const method = m.split(' ', 1)[0] ?? '';
-    if (rejectReg && method === 'REGISTER') {
-      pbx.sock.send(
-        Buffer.from(
-          [
-            'SIP/2.0 401 Unauthorized',
-            ...m.split('\r\n').filter((l) => /^(via|from|to|call-id|cseq)\s*:/i.test(l)),
-            'WWW-Authenticate: Digest realm="x", nonce="abc"',
-            'Content-Length: 0',
-            '',
-            '',
-          ].join('\r\n'),
-        ),
-        rinfo.port,
-        rinfo.address,
-      );
-      return;
-    }
-    const lines = [
-      'SIP/2.0 200 OK',
-      ...m.split('\r\n').filter((l) => /^via\s*:/i.test(l)),
-      `From: ${header(m, 'From')[0]}`,
-      `To: ${header(m, 'To')[0]}${method === 'INVITE' || method === 'REGISTER' ? ';tag=pbx1' : ''}`,
-      `Call-ID: ${header(m, 'Call-ID')[0]}`,
-      `CSeq: ${header(m, 'CSeq')[0]}`,
-      ...header(m, 'Contact').map((c) => `Contact: ${c}`),
-      'Content-Length: 0',
-      '',
-      '',
-    ];
-    pbx.sock.send(Buffer.from(lines.join('\r\n')), rinfo.port, rinfo.address);
-  });
+  answerAllOk(pbx, () => rejectReg);
   dir = mkdtempSync(join(tmpdir(), 'palisade-auth-'));
   mkdirSync(join(dir, 'data'));
-  writeUsersFile(join(dir, 'data', 'users.yaml'), [
-    {
-      user: 'alice',
-      realm: REALM,
-      ha1: computeAllHa1('alice', REALM, 's3cret-A'),
-      groups: [],
-      aliases: ['100a'],
-      disabled: false,
-      allowMd5: false,
-    },
-    {
-      user: 'oldphone',
-      realm: REALM,
-      ha1: computeAllHa1('oldphone', REALM, 'md5-only'),
-      groups: [],
-      aliases: [],
-      disabled: false,
-      allowMd5: true,
-    },
-  ]);
+  writeAliceAndOldphone(join(dir, 'data', 'users.yaml'), REALM);
   writeFileSync(
     join(dir, 'palisade.yaml'),
     `

@@ -4,6 +4,7 @@
  * Shared by the in-process auth tests (proxy-auth, registration-binding, auth-http-backend).
  */
 import { createSocket, type Socket } from 'node:dgram';
+import { writeUsersFile } from '../../../src/auth/credentials.ts';
 import { computeAllHa1, computeResponse } from '../../../src/auth/digest.ts';
 
 export const PUBLIC_IP = '127.0.0.1';
@@ -120,4 +121,57 @@ export function digestPhoneKit(realm: string, waitMs = 2000): DigestPhoneKit {
     },
   };
   return kit;
+}
+
+/** The users the proxy tests log in as: alice (alias 100a, SHA-256 only, password s3cret-A) and oldphone (MD5 allowed, md5-only). */
+export function writeAliceAndOldphone(path: string, realm: string): void {
+  writeUsersFile(path, [
+    {
+      user: 'alice',
+      realm,
+      ha1: computeAllHa1('alice', realm, 's3cret-A'),
+      groups: [],
+      aliases: ['100a'],
+      disabled: false,
+      allowMd5: false,
+    },
+    {
+      user: 'oldphone',
+      realm,
+      ha1: computeAllHa1('oldphone', realm, 'md5-only'),
+      groups: [],
+      aliases: [],
+      disabled: false,
+      allowMd5: true,
+    },
+  ]);
+}
+
+/**
+ * A scripted PBX that answers every request 200 (INVITE and REGISTER with a To tag, Contacts echoed), ignores
+ * responses and ACK; while `rejectRegister()` is true it answers REGISTER 401 instead.
+ */
+export function answerAllOk(pbx: Peer, rejectRegister: () => boolean = () => false): void {
+  pbx.sock.on('message', (b, rinfo) => {
+    const m = b.toString('latin1');
+    if (m.startsWith('SIP/2.0') || m.startsWith('ACK')) return;
+    const method = m.split(' ', 1)[0] ?? '';
+    const lines =
+      rejectRegister() && method === 'REGISTER'
+        ? [
+            'SIP/2.0 401 Unauthorized',
+            ...m.split('\r\n').filter((l) => /^(via|from|to|call-id|cseq)\s*:/i.test(l)),
+            'WWW-Authenticate: Digest realm="x", nonce="abc"',
+          ]
+        : [
+            'SIP/2.0 200 OK',
+            ...m.split('\r\n').filter((l) => /^via\s*:/i.test(l)),
+            `From: ${header(m, 'From')[0]}`,
+            `To: ${header(m, 'To')[0]}${method === 'INVITE' || method === 'REGISTER' ? ';tag=pbx1' : ''}`,
+            `Call-ID: ${header(m, 'Call-ID')[0]}`,
+            `CSeq: ${header(m, 'CSeq')[0]}`,
+            ...header(m, 'Contact').map((c) => `Contact: ${c}`),
+          ];
+    pbx.sock.send(Buffer.from([...lines, 'Content-Length: 0', '', ''].join('\r\n')), rinfo.port, rinfo.address);
+  });
 }
