@@ -6,13 +6,12 @@ import { after, afterEach, beforeEach, describe, it } from 'node:test';
 import { createSecurityRoutes } from '../../../src/admin/routes-security.ts';
 import { type AdminServer, startAdminServer } from '../../../src/admin/server.ts';
 import { renderAllow } from '../../../src/cli/commands/allow.ts';
-import type { CliContext } from '../../../src/cli/context.ts';
-import { runCli } from '../../../src/cli/program.ts';
 import { ManualClock } from '../../../src/core/clock.ts';
 import { silentLogger } from '../../../src/core/log.ts';
 import { type AuditLog, createAuditLog } from '../../../src/observability/audit.ts';
 import { AllowList } from '../../../src/security/allow-list.ts';
 import { type BanManager, createBanManager } from '../../../src/security/bans.ts';
+import { run } from './helpers.ts';
 
 const root = mkdtempSync(join(tmpdir(), 'palisade-cli-allow-'));
 after(() => rmSync(root, { recursive: true, force: true }));
@@ -63,31 +62,6 @@ async function startFixture(): Promise<Fixture> {
       bans.close();
     },
   };
-}
-
-function capture(): { ctx: CliContext; out: () => string; err: () => string } {
-  let out = '';
-  let err = '';
-  const ctx: CliContext = {
-    io: {
-      out: (s) => {
-        out += s;
-      },
-      err: (s) => {
-        err += s;
-      },
-    },
-    loadDaemon: async () => {
-      throw new Error('no daemon in this test');
-    },
-  };
-  return { ctx, out: () => out, err: () => err };
-}
-
-async function run(args: string[]): Promise<{ code: number; out: string; err: string }> {
-  const c = capture();
-  const code = await runCli(args, c.ctx);
-  return { code, out: c.out(), err: c.err() };
 }
 
 describe('palisade allow', () => {

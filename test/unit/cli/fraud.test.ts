@@ -6,39 +6,13 @@ import { after, afterEach, beforeEach, describe, it } from 'node:test';
 import { createFraudRoutes, type FraudControl } from '../../../src/admin/routes-fraud.ts';
 import { type AdminServer, startAdminServer } from '../../../src/admin/server.ts';
 import { renderBlocks, renderFraudStatus } from '../../../src/cli/commands/fraud.ts';
-import type { CliContext } from '../../../src/cli/context.ts';
-import { runCli } from '../../../src/cli/program.ts';
 import type { AuditEvent } from '../../../src/observability/audit.ts';
 import { createFraudStageStats } from '../../../src/policy/stage.ts';
+import { run } from './helpers.ts';
 
 const root = mkdtempSync(join(tmpdir(), 'palisade-cli-fraud-'));
 after(() => rmSync(root, { recursive: true, force: true }));
 const HOUR = 3_600_000;
-
-function capture(): { ctx: CliContext; out: () => string; err: () => string } {
-  let out = '';
-  let err = '';
-  const ctx: CliContext = {
-    io: {
-      out: (s) => {
-        out += s;
-      },
-      err: (s) => {
-        err += s;
-      },
-    },
-    loadDaemon: async () => {
-      throw new Error('no daemon in this test');
-    },
-  };
-  return { ctx, out: () => out, err: () => err };
-}
-
-async function run(args: string[]): Promise<{ code: number; out: string; err: string }> {
-  const c = capture();
-  const code = await runCli(args, c.ctx);
-  return { code, out: c.out(), err: c.err() };
-}
 
 describe('palisade fraud', () => {
   let server: AdminServer;

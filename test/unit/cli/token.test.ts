@@ -5,29 +5,10 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { jwtVerify } from 'jose';
 import { parseTtl, runTokenCreate } from '../../../src/cli/commands/token.ts';
-import type { CliContext } from '../../../src/cli/context.ts';
 import { runCli } from '../../../src/cli/program.ts';
+import { capture } from './helpers.ts';
 
 const SECRET = 'token-cli-secret-'.repeat(3);
-
-function capture(): { ctx: CliContext; out: () => string; err: () => string } {
-  let out = '';
-  let err = '';
-  const ctx: CliContext = {
-    io: {
-      out: (s) => {
-        out += s;
-      },
-      err: (s) => {
-        err += s;
-      },
-    },
-    loadDaemon: async () => {
-      throw new Error('no daemon in this test');
-    },
-  };
-  return { ctx, out: () => out, err: () => err };
-}
 
 const BASE = ['listeners:', '  - transport: udp', '    port: 5060', 'pbx:', '  targets:', '    - name: pbx1', '      host: 127.0.0.1'];
 

@@ -1,0 +1,29 @@
+/** CLI tests: a context that captures what a command prints, and a run that returns exit code and output. */
+import type { CliContext } from '../../../src/cli/context.ts';
+import { runCli } from '../../../src/cli/program.ts';
+
+export function capture(): { ctx: CliContext; out: () => string; err: () => string } {
+  let out = '';
+  let err = '';
+  const ctx: CliContext = {
+    io: {
+      out: (s) => {
+        out += s;
+      },
+      err: (s) => {
+        err += s;
+      },
+    },
+    loadDaemon: async () => {
+      throw new Error('no daemon in this test');
+    },
+  };
+  return { ctx, out: () => out, err: () => err };
+}
+
+/** Runs `palisade <args>` in-process (no daemon): exit code, standard output, standard error. */
+export async function run(args: string[]): Promise<{ code: number; out: string; err: string }> {
+  const c = capture();
+  const code = await runCli(args, c.ctx);
+  return { code, out: c.out(), err: c.err() };
+}
