@@ -16,8 +16,7 @@
 import { parseFraudSubject } from '../admin/routes-fraud.ts';
 import type { Clock } from '../core/clock.ts';
 import type { Logger } from '../core/log.ts';
-import type { Result } from '../core/result.ts';
-import { asRecord, createJsonStateFile, isWallTime, type StateFileIssue, type StateFileStats } from '../state/json-state-file.ts';
+import { asRecord, createJsonStateFile, isWallTime, type StateFileIssue, type StateStore } from '../state/json-state-file.ts';
 
 export const FRAUD_BLOCK_FILE = 'fraud-blocks.json';
 export const FRAUD_BLOCK_VERSION = 1;
@@ -62,19 +61,8 @@ export interface FraudBlockStoreOptions {
   readonly onIssue?: (issue: FraudBlockIssue) => void;
 }
 
-export interface FraudBlockStore {
-  readonly path: string;
-  load(): Promise<FraudBlockLoad>;
-  /** Marks the blocks dirty; a write follows within debounceMs. */
-  schedule(): void;
-  /** Writes now if anything is pending (or always, with force) and waits for it. */
-  flush(force?: boolean): Promise<Result<void, FraudBlockIssue>>;
-  /** Resolves when no write is pending or in flight. */
-  idle(): Promise<void>;
-  stats(): StateFileStats;
-  /** Flushes and stops the debounce timer. */
-  close(): Promise<Result<void, FraudBlockIssue>>;
-}
+/** The fraud-blocks file (see StateStore: load, schedule, flush, idle, stats, close). */
+export type FraudBlockStore = StateStore<FraudBlockLoad, FraudBlockIssue>;
 
 /** Narrows one entry of an untrusted file to a block, or undefined. Fields other than subject and until are ignored. */
 export function parseFraudBlockEntry(v: unknown): FraudBlock | undefined {

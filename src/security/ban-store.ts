@@ -13,8 +13,7 @@
  *   { "version": 1, "savedAt": <wall ms>, "bans": [ BanInfo, ... ] }   — see BanInfo in bans.ts.
  */
 import type { Clock } from '../core/clock.ts';
-import type { Result } from '../core/result.ts';
-import { asRecord, createJsonStateFile, isWallTime } from '../state/json-state-file.ts';
+import { asRecord, createJsonStateFile, isWallTime, type StateFileStats, type StateStore } from '../state/json-state-file.ts';
 import type { BanInfo } from './bans.ts';
 import { parseTarget } from './bans.ts';
 
@@ -54,24 +53,10 @@ export interface BanStoreOptions {
   readonly onIssue?: (issue: BanStoreIssue) => void;
 }
 
-export interface BanStoreStats {
-  writes: number;
-  writeErrors: number;
-}
+export type BanStoreStats = StateFileStats;
 
-export interface BanStore {
-  readonly path: string;
-  load(): Promise<BanStoreLoad>;
-  /** Marks the bans dirty; a write follows within debounceMs. */
-  schedule(): void;
-  /** Writes now if anything is pending (or always, with force) and waits for it. */
-  flush(force?: boolean): Promise<Result<void, BanStoreIssue>>;
-  /** Resolves when no write is pending or in flight. */
-  idle(): Promise<void>;
-  stats(): BanStoreStats;
-  /** Flushes and stops the debounce timer. */
-  close(): Promise<Result<void, BanStoreIssue>>;
-}
+/** The bans file (see StateStore: load, schedule, flush, idle, stats, close). */
+export type BanStore = StateStore<BanStoreLoad, BanStoreIssue>;
 
 /** Narrows one entry of an untrusted file to BanInfo, or undefined. */
 export function parseBanEntry(v: unknown): BanInfo | undefined {

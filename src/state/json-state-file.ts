@@ -61,6 +61,22 @@ export interface StateFileStats {
   writeErrors: number;
 }
 
+/** A store of one kind of state over a JsonStateFile: what the ban store and the fraud-block store offer. */
+export interface StateStore<Load, Issue> {
+  readonly path: string;
+  /** What the file holds now, validated; bad files and entries come back as issues. Never throws. */
+  load(): Promise<Load>;
+  /** Marks the state dirty; a write follows within debounceMs. */
+  schedule(): void;
+  /** Writes now if anything is pending (or always, with force) and waits for it. */
+  flush(force?: boolean): Promise<Result<void, Issue>>;
+  /** Resolves when no write is pending or in flight. */
+  idle(): Promise<void>;
+  stats(): StateFileStats;
+  /** Flushes and stops the debounce timer. */
+  close(): Promise<Result<void, Issue>>;
+}
+
 export interface JsonStateFile<C extends string> {
   readonly path: string;
   /** The parsed document; a file that cannot be read or parsed has been moved aside. Never throws. */
