@@ -16,7 +16,14 @@
 import { parseFraudSubject } from '../admin/routes-fraud.ts';
 import type { Clock } from '../core/clock.ts';
 import type { Logger } from '../core/log.ts';
-import { asRecord, createJsonStateFile, isWallTime, type StateFileIssue, type StateStore } from '../state/json-state-file.ts';
+import {
+  asRecord,
+  createJsonStateFile,
+  isWallTime,
+  type StateFileIssue,
+  type StateStore,
+  stateStoreOver,
+} from '../state/json-state-file.ts';
 
 export const FRAUD_BLOCK_FILE = 'fraud-blocks.json';
 export const FRAUD_BLOCK_VERSION = 1;
@@ -93,18 +100,13 @@ export function createFraudBlockStore(o: FraudBlockStoreOptions): FraudBlockStor
   const path = file.path;
 
   async function load(): Promise<FraudBlockLoad> {
-    const r = await file.read();
-    if (r.kind === 'absent') return { blocks: [], expired: 0, issues: [] };
-    if (r.kind === 'failed') return { blocks: [], expired: 0, issues: [r.issue] };
-    const top = asRecord(r.doc);
-    if (top === undefined || top.version !== FRAUD_BLOCK_VERSION || !Array.isArray(top.blocks))
-      return { blocks: [], expired: 0, issues: [await file.moveAside('FRAUD_BLOCKS_CORRUPT', 'not a version 1 fraud block file')] };
+    const read = await file.readEntries(FRAUD_BLOCK_VERSION, 'blocks', 'fraud block');
     const now = o.clock.wallNow();
     const bySubject = new Map<string, number>();
     let invalid = 0;
     let over = 0;
     let expired = 0;
-    for (const raw of top.blocks as unknown[]) {
+    for (const raw of read.entries) {
       const b = parseFraudBlockEntry(raw);
       if (b === undefined) invalid++;
       else if (b.until <= now) expired++;
@@ -112,7 +114,7 @@ export function createFraudBlockStore(o: FraudBlockStoreOptions): FraudBlockStor
       else if (bySubject.size >= maxEntries) over++;
       else bySubject.set(b.subject, b.until);
     }
-    const issues: FraudBlockIssue[] = [];
+    const issues: FraudBlockIssue[] = read.issue ? [read.issue] : [];
     if (invalid > 0 || over > 0) {
       const parts: string[] = [];
       if (invalid > 0) parts.push(`${invalid} invalid entries skipped`);
@@ -123,15 +125,7 @@ export function createFraudBlockStore(o: FraudBlockStoreOptions): FraudBlockStor
     return { blocks, expired, issues };
   }
 
-  return {
-    path,
-    load,
-    schedule: file.schedule,
-    flush: file.flush,
-    idle: file.idle,
-    stats: file.stats,
-    close: file.close,
-  };
+  return stateStoreOver(file, load);
 }
 
 /** Where loaded blocks go (src/daemon/fraud.ts CallAuthorization). */

@@ -13,7 +13,14 @@
  *   { "version": 1, "savedAt": <wall ms>, "bans": [ BanInfo, ... ] }   — see BanInfo in bans.ts.
  */
 import type { Clock } from '../core/clock.ts';
-import { asRecord, createJsonStateFile, isWallTime, type StateFileStats, type StateStore } from '../state/json-state-file.ts';
+import {
+  createJsonStateFile,
+  isWallTime,
+  type StateFileIssue,
+  type StateFileStats,
+  type StateStore,
+  stateStoreOver,
+} from '../state/json-state-file.ts';
 import type { BanInfo } from './bans.ts';
 import { parseTarget } from './bans.ts';
 
@@ -25,13 +32,7 @@ const DEFAULT_MAX_ENTRIES = 200_000;
 
 export type BanStoreIssueCode = 'BAN_STORE_UNREADABLE' | 'BAN_STORE_CORRUPT' | 'BAN_STORE_ENTRIES_SKIPPED' | 'BAN_STORE_WRITE';
 
-export interface BanStoreIssue {
-  readonly code: BanStoreIssueCode;
-  readonly path: string;
-  /** Where a bad file was moved; absent when it was not moved (or the move failed). */
-  readonly movedTo?: string;
-  readonly detail: string;
-}
+export type BanStoreIssue = StateFileIssue<BanStoreIssueCode>;
 
 export interface BanStoreLoad {
   readonly bans: BanInfo[];
@@ -102,18 +103,13 @@ export function createBanStore(o: BanStoreOptions): BanStore {
   const path = file.path;
 
   async function load(): Promise<BanStoreLoad> {
-    const r = await file.read();
-    if (r.kind === 'absent') return { bans: [], expired: 0, issues: [] };
-    if (r.kind === 'failed') return { bans: [], expired: 0, issues: [r.issue] };
-    const top = asRecord(r.doc);
-    if (top === undefined || top.version !== BAN_STORE_VERSION || !Array.isArray(top.bans))
-      return { bans: [], expired: 0, issues: [await file.moveAside('BAN_STORE_CORRUPT', 'not a version 1 ban file')] };
-    const issues: BanStoreIssue[] = [];
+    const read = await file.readEntries(BAN_STORE_VERSION, 'bans', 'ban');
+    const issues: BanStoreIssue[] = read.issue ? [read.issue] : [];
     const now = o.clock.wallNow();
     const bans: BanInfo[] = [];
     let skipped = 0;
     let expired = 0;
-    for (const raw of top.bans as unknown[]) {
+    for (const raw of read.entries) {
       const b = bans.length < maxEntries ? parseBanEntry(raw) : undefined;
       if (b === undefined) skipped++;
       else if (b.expiresAt !== null && b.expiresAt <= now) expired++;
@@ -123,13 +119,5 @@ export function createBanStore(o: BanStoreOptions): BanStore {
     return { bans, expired, issues };
   }
 
-  return {
-    path,
-    load,
-    schedule: file.schedule,
-    flush: file.flush,
-    idle: file.idle,
-    stats: file.stats,
-    close: file.close,
-  };
+  return stateStoreOver(file, load);
 }

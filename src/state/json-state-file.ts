@@ -77,12 +77,26 @@ export interface StateStore<Load, Issue> {
   close(): Promise<Result<void, Issue>>;
 }
 
+/** A StateStore over `file`: its own load, the file's write side. */
+export function stateStoreOver<Load, C extends string>(
+  file: JsonStateFile<C>,
+  load: () => Promise<Load>,
+): StateStore<Load, StateFileIssue<C>> {
+  return { path: file.path, load, schedule: file.schedule, flush: file.flush, idle: file.idle, stats: file.stats, close: file.close };
+}
+
 export interface JsonStateFile<C extends string> {
   readonly path: string;
   /** The parsed document; a file that cannot be read or parsed has been moved aside. Never throws. */
   read(): Promise<StateFileRead<C>>;
   /** Renames the file aside (`<path>.corrupt-<wall ms>`) and describes why. Never throws. */
   moveAside(code: C, detail: string): Promise<StateFileIssue<C>>;
+  /**
+   * The `key` array of a `{ version, <key>: [...] }` document, entries still unchecked: none when there is no file;
+   * a file that cannot be read, or a document of another version or shape (moved aside as corrupt), comes back
+   * as the issue instead. Never throws.
+   */
+  readEntries(version: number, key: string, what: string): Promise<{ entries: readonly unknown[]; issue?: StateFileIssue<C> }>;
   /** Marks the document dirty; a write follows within debounceMs. */
   schedule(): void;
   /** Writes now if anything is pending (or always, with force) and waits for it. */
@@ -218,10 +232,26 @@ export function createJsonStateFile<C extends string>(o: JsonStateFileOptions<C>
     return last;
   }
 
+  async function readEntries(
+    version: number,
+    key: string,
+    what: string,
+  ): Promise<{ entries: readonly unknown[]; issue?: StateFileIssue<C> }> {
+    const r = await read();
+    if (r.kind === 'absent') return { entries: [] };
+    if (r.kind === 'failed') return { entries: [], issue: r.issue };
+    const top = asRecord(r.doc);
+    const entries = top?.[key];
+    if (top === undefined || top.version !== version || !Array.isArray(entries))
+      return { entries: [], issue: await moveAside(o.codes.corrupt, `not a version ${version} ${what} file`) };
+    return { entries };
+  }
+
   return {
     path,
     read,
     moveAside,
+    readEntries,
     schedule: () => {
       dirty = true;
       arm();
