@@ -1,9 +1,8 @@
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { mkdir, readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { ManualClock } from '../../../src/core/clock.ts';
 import type { Logger } from '../../../src/core/log.ts';
 import {
@@ -14,23 +13,10 @@ import {
   parseFraudBlockEntry,
 } from '../../../src/daemon/fraud-block-store.ts';
 import { createAnomalyDetector } from '../../../src/policy/anomaly.ts';
+import { tempDirs } from '../helpers/temp-dirs.ts';
 
 const HOUR = 3_600_000;
-let root: string;
-let n = 0;
-
-before(async () => {
-  root = await mkdtemp(join(tmpdir(), 'palisade-fraud-blocks-'));
-});
-after(async () => {
-  await rm(root, { recursive: true, force: true });
-});
-
-async function freshDir(): Promise<string> {
-  const d = join(root, `d${n++}`);
-  await mkdir(d, { mode: 0o700 });
-  return d;
-}
+const freshDir = tempDirs('palisade-fraud-blocks-');
 
 /** A detector with no rules: blocks come from restoreBlock only, which is all the store needs. */
 function detector(onBlocksChanged?: () => void) {

@@ -1,32 +1,18 @@
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { mkdir, readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { ManualClock } from '../../../src/core/clock.ts';
 import type { BanStoreIssue } from '../../../src/security/ban-store.ts';
 import { createBanStore } from '../../../src/security/ban-store.ts';
 import type { BanInfo } from '../../../src/security/bans.ts';
 import { createBanManager } from '../../../src/security/bans.ts';
 import { CidrSet } from '../../../src/security/cidr.ts';
+import { tempDirs } from '../helpers/temp-dirs.ts';
 
 const HOUR = 3_600_000;
-let root: string;
-let n = 0;
-
-before(async () => {
-  root = await mkdtemp(join(tmpdir(), 'palisade-bans-'));
-});
-after(async () => {
-  await rm(root, { recursive: true, force: true });
-});
-
-async function freshDir(): Promise<string> {
-  const d = join(root, `d${n++}`);
-  await mkdir(d, { mode: 0o700 });
-  return d;
-}
+const freshDir = tempDirs('palisade-bans-');
 
 function manager(clock: ManualClock) {
   return createBanManager({
