@@ -12,18 +12,17 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { RtpPacket, SrtcpSession, SrtpSession } from 'werift-rtp';
-import { systemClock } from '../../src/core/clock.ts';
-import { silentLogger } from '../../src/core/log.ts';
-import { createMediaControl, type MediaControl } from '../../src/media/control.ts';
+import type { MediaControl } from '../../src/media/control.ts';
 import { createDtlsCertificate, createDtlsEndpoint, type DtlsConnected } from '../../src/media/dtls/index.ts';
 import { createDtlsProvider } from '../../src/media/dtls-provider.ts';
 import { openSecureRelay } from '../../src/media/secure-relay.ts';
 import { encodeStunMessage, StunIntegrityKey } from '../../src/media/stun.ts';
 import type { Call } from '../../src/proxy/calls.ts';
-import { createMediaAnchor, type MediaAnchor } from '../../src/proxy/media-anchor.ts';
+import type { MediaAnchor } from '../../src/proxy/media-anchor.ts';
 import { attributeValues, findAttribute, parseSdp, type Sdp, setupOf } from '../../src/sdp/index.ts';
 import { bindPeer, type Peer, rtcpPacket, rtpPacket, sleep, testPortRange, until } from '../unit/media/helpers.ts';
 import { fakeCall } from './helpers/fake-call.ts';
+import { loopbackAnchor, loopbackControl } from './helpers/loopback-media.ts';
 
 const CT = 'application/sdp';
 
@@ -120,22 +119,8 @@ describe('DTLS-SRTP and ICE-lite toward a WSS client', { timeout: 40_000 }, () =
   const peers: Peer[] = [];
 
   before(async () => {
-    control = createMediaControl({
-      publicAddress: '127.0.0.1',
-      pbxAddress: '127.0.0.1',
-      ...testPortRange(60),
-      maxSessions: 8,
-      clock: systemClock,
-      logger: silentLogger,
-      prebindLegs: 0,
-      quarantineMs: 0,
-      dtls: await createDtlsProvider({ handshakeTimeoutMs: 8000 }),
-    });
-    anchor = createMediaAnchor(control, {
-      publicAdvertise: '127.0.0.1',
-      pbxAdvertise: '127.0.0.1',
-      plainAllowedFrom: { has: () => false },
-    });
+    control = loopbackControl({ dtls: await createDtlsProvider({ handshakeTimeoutMs: 8000 }) });
+    anchor = loopbackAnchor(control, { plainAllowedFrom: { has: () => false } });
   });
   after(async () => {
     anchor.close();

@@ -6,14 +6,13 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { systemClock } from '../../src/core/clock.ts';
-import { silentLogger } from '../../src/core/log.ts';
-import { createMediaControl, type MediaControl } from '../../src/media/control.ts';
-import { createMediaAnchor, type MediaAnchor } from '../../src/proxy/media-anchor.ts';
+import type { MediaControl } from '../../src/media/control.ts';
+import type { MediaAnchor } from '../../src/proxy/media-anchor.ts';
 import { attributeValues, parseSdp, type Sdp } from '../../src/sdp/index.ts';
 import { testPortRange } from '../unit/media/helpers.ts';
 import { INSIDE_IP, type InProcessDaemon, PBX_IP, PUBLIC_IP, startInProcess, type TempDir, tempDir } from './helpers/daemon.ts';
 import { fakeCall } from './helpers/fake-call.ts';
+import { loopbackAnchor, loopbackControl } from './helpers/loopback-media.ts';
 import { type UdpPeer, udpPeer } from './helpers/peers.ts';
 import { branch, request, sdp } from './helpers/sip-text.ts';
 
@@ -41,22 +40,8 @@ describe('media policy on offers', () => {
   let policy: { codecs?: string[]; video: 'pass' | 'refuse' } = { video: 'pass' };
 
   before(() => {
-    control = createMediaControl({
-      publicAddress: '127.0.0.1',
-      pbxAddress: '127.0.0.1',
-      ...testPortRange(40),
-      maxSessions: 8,
-      clock: systemClock,
-      logger: silentLogger,
-      prebindLegs: 0,
-      quarantineMs: 0,
-    });
-    anchor = createMediaAnchor(control, {
-      publicAdvertise: '127.0.0.1',
-      pbxAdvertise: '127.0.0.1',
-      plainAllowedFrom: { has: () => true },
-      offerPolicy: () => policy,
-    });
+    control = loopbackControl({ ...testPortRange(40) });
+    anchor = loopbackAnchor(control, { plainAllowedFrom: { has: () => true }, offerPolicy: () => policy });
   });
   after(async () => {
     anchor.close();

@@ -9,17 +9,17 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { RtpPacket, SrtpSession } from 'werift-rtp';
-import { ManualClock, systemClock } from '../../src/core/clock.ts';
-import { silentLogger } from '../../src/core/log.ts';
-import { createMediaControl, type MediaControl } from '../../src/media/control.ts';
+import { ManualClock } from '../../src/core/clock.ts';
+import type { MediaControl } from '../../src/media/control.ts';
 import { generateIceCredentials } from '../../src/media/ice-lite.ts';
 import { generateKeyMaterial, parseCryptoAttribute } from '../../src/media/srtp/index.ts';
 import { encodeStunMessage, STUN_BINDING_SUCCESS, StunIntegrityKey } from '../../src/media/stun.ts';
 import type { Call } from '../../src/proxy/calls.ts';
-import { createMediaAnchor, type MediaAnchor } from '../../src/proxy/media-anchor.ts';
+import type { MediaAnchor } from '../../src/proxy/media-anchor.ts';
 import { attributeValues, parseSdp, type Sdp } from '../../src/sdp/index.ts';
-import { bindPeer, type Peer, rtpPacket, sleep, testPortRange, until } from '../unit/media/helpers.ts';
+import { bindPeer, type Peer, rtpPacket, sleep, until } from '../unit/media/helpers.ts';
 import { fakeCall } from './helpers/fake-call.ts';
+import { loopbackAnchor, loopbackControl } from './helpers/loopback-media.ts';
 
 const ATTACKER = '127.0.0.9';
 const CT = 'application/sdp';
@@ -108,21 +108,8 @@ describe('SRTP toward clients through the relay', { timeout: 30_000 }, () => {
   const peers: Peer[] = [];
 
   before(() => {
-    control = createMediaControl({
-      publicAddress: '127.0.0.1',
-      pbxAddress: '127.0.0.1',
-      ...testPortRange(60),
-      maxSessions: 16,
-      clock: systemClock,
-      logger: silentLogger,
-      prebindLegs: 0,
-      quarantineMs: 0,
-    });
-    anchor = createMediaAnchor(control, {
-      publicAdvertise: '127.0.0.1',
-      pbxAdvertise: '127.0.0.1',
-      plainAllowedFrom: { has: (a) => a === '192.0.2.7' },
-    });
+    control = loopbackControl({ maxSessions: 16 });
+    anchor = loopbackAnchor(control, { plainAllowedFrom: { has: (a) => a === '192.0.2.7' } });
   });
   after(async () => {
     anchor.close();
@@ -274,17 +261,7 @@ describe('ICE-lite latch and the packet-rate cap on a secure leg', { timeout: 30
   let control: MediaControl;
   const peers: Peer[] = [];
   before(() => {
-    control = createMediaControl({
-      publicAddress: '127.0.0.1',
-      pbxAddress: '127.0.0.1',
-      ...testPortRange(60),
-      maxSessions: 4,
-      clock: systemClock,
-      logger: silentLogger,
-      prebindLegs: 0,
-      quarantineMs: 0,
-      maxPacketRate: 50,
-    });
+    control = loopbackControl({ maxSessions: 4, maxPacketRate: 50 });
   });
   after(async () => {
     for (const p of peers) await p.close();
@@ -436,22 +413,8 @@ describe('media inactivity', () => {
   /** A control and anchor on a ManualClock, and calls established through them with real relay sockets. */
   async function inactivityRig(inactivityTimeoutMs?: number) {
     const clock = new ManualClock(0);
-    const control = createMediaControl({
-      publicAddress: '127.0.0.1',
-      pbxAddress: '127.0.0.1',
-      ...testPortRange(60),
-      maxSessions: 4,
-      clock,
-      logger: silentLogger,
-      prebindLegs: 0,
-      quarantineMs: 0,
-    });
-    const anchor = createMediaAnchor(control, {
-      publicAdvertise: '127.0.0.1',
-      pbxAdvertise: '127.0.0.1',
-      ...(inactivityTimeoutMs !== undefined ? { inactivityTimeoutMs } : {}),
-      clock,
-    });
+    const control = loopbackControl({ maxSessions: 4, clock });
+    const anchor = loopbackAnchor(control, { ...(inactivityTimeoutMs !== undefined ? { inactivityTimeoutMs } : {}), clock });
     const ended: Array<[string, string]> = [];
     anchor.bindTerminate?.((call, reason) => ended.push([call.id, reason]));
     const peers: Peer[] = [];
