@@ -8,11 +8,11 @@
  * own loopback source (127.0.0.1x) so offences never add up across tests.
  */
 import assert from 'node:assert/strict';
-import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { type PalisadeHandle, startPalisade } from './harness/daemon.ts';
+import { startPalisade } from './harness/daemon.ts';
 import {
   addUser,
   buildAuthorization,
@@ -24,7 +24,8 @@ import {
   startMd5OnlyShim,
 } from './harness/digest-client.ts';
 import { listBans, waitForBan } from './harness/flood.ts';
-import { runSipp, type SippResult, type SippUasHandle, startSippUas } from './harness/sipp.ts';
+import { runSipp, type SippResult, startSippUas } from './harness/sipp.ts';
+import { readySippRig, type SippRig, stopSippRig } from './helpers/sipp-rig.ts';
 
 const PUBLIC = '127.0.0.1';
 const INSIDE = '127.0.0.2';
@@ -53,12 +54,7 @@ function policy(pbxPort: number) {
   };
 }
 
-interface Rig {
-  work: string;
-  uas: SippUasHandle;
-  d: PalisadeHandle;
-  port: number;
-}
+type Rig = SippRig;
 
 /** PBX (SIPp UAS running `scenario`), users alice (SHA only) and bob (MD5 allowed, unless `withMd5User` is false), then the daemon. */
 async function startRig(scenario: string, withMd5User = true): Promise<Rig> {
@@ -70,24 +66,10 @@ async function startRig(scenario: string, withMd5User = true): Promise<Rig> {
   await addUser(users, 'alice', PASSWORDS.alice);
   if (withMd5User) await addUser(users, 'bob', PASSWORDS.bob, { allowMd5: true });
   const d = await startPalisade({ policy: policy(uas.port), dir });
-  try {
-    await d.waitReady();
-    const l = (await d.listeners()).find((x) => x.id === 'udp');
-    assert.ok(l, 'udp listener');
-    return { work, uas, d, port: l.port };
-  } catch (e) {
-    await d.stop();
-    await uas.stop();
-    throw e;
-  }
+  return readySippRig(work, uas, d);
 }
 
-async function stopRig(r: Rig | undefined): Promise<void> {
-  if (r === undefined) return;
-  await r.d.stop();
-  await r.uas.stop();
-  await rm(r.work, { recursive: true, force: true });
-}
+const stopRig = stopSippRig;
 
 /** REGISTER → 401, then credentials computed with MD5 against the challenge's nonce, whatever was offered. */
 async function registerWithMd5(c: SipClient, user: string, password: string): Promise<SipResponse> {

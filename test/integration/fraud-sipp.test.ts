@@ -5,13 +5,14 @@
  * exactly `limit` calls per user, every other attempt gets 403 from Palisade, and no call is lost either way.
  */
 import assert from 'node:assert/strict';
-import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
-import { type PalisadeHandle, startPalisade } from './harness/daemon.ts';
+import { startPalisade } from './harness/daemon.ts';
 import { addUser } from './harness/digest-client.ts';
 import { readSippMessages, runSipp, type SippResult, type SippUasHandle, selectMessages, startSippUas } from './harness/sipp.ts';
+import { readySippRig, type SippRig, stopSippRig } from './helpers/sipp-rig.ts';
 
 const PUBLIC = '127.0.0.1';
 const INSIDE = '127.0.0.2';
@@ -29,12 +30,7 @@ function explain(r: SippResult): string {
   return `outcome=${r.outcome} ok=${r.successful} failed=${r.failed}\n${r.stderr.slice(-1200)}\n${r.stdout.slice(-600)}`;
 }
 
-interface Rig {
-  work: string;
-  uas: SippUasHandle;
-  d: PalisadeHandle;
-  port: number;
-}
+type Rig = SippRig;
 
 async function startRig(limits: Record<string, unknown>): Promise<Rig> {
   const work = await mkdtemp(join(tmpdir(), 'palisade-fraud-sipp-'));
@@ -62,24 +58,10 @@ async function startRig(limits: Record<string, unknown>): Promise<Rig> {
       logging: { level: 'warn' },
     },
   });
-  try {
-    await d.waitReady();
-    const l = (await d.listeners()).find((x) => x.id === 'udp');
-    assert.ok(l, 'udp listener');
-    return { work, uas, d, port: l.port };
-  } catch (e) {
-    await d.stop();
-    await uas.stop();
-    throw e;
-  }
+  return readySippRig(work, uas, d);
 }
 
-async function stopRig(r: Rig | undefined): Promise<void> {
-  if (r === undefined) return;
-  await r.d.stop();
-  await r.uas.stop();
-  await rm(r.work, { recursive: true, force: true });
-}
+const stopRig = stopSippRig;
 
 /** One SIPp per user, all at once; returns per-user [answered at the UAC, refused with 403]. */
 async function loadFromAllUsers(
