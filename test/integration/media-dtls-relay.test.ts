@@ -15,7 +15,7 @@ import { RtpPacket, SrtcpSession, SrtpSession } from 'werift-rtp';
 import type { MediaControl } from '../../src/media/control.ts';
 import { createDtlsCertificate, createDtlsEndpoint, type DtlsConnected } from '../../src/media/dtls/index.ts';
 import { createDtlsProvider } from '../../src/media/dtls-provider.ts';
-import { openSecureRelay } from '../../src/media/secure-relay.ts';
+import { openSecureRelay, type PublicSecurity } from '../../src/media/secure-relay.ts';
 import { encodeStunMessage, StunIntegrityKey } from '../../src/media/stun.ts';
 import type { Call } from '../../src/proxy/calls.ts';
 import type { MediaAnchor } from '../../src/proxy/media-anchor.ts';
@@ -93,6 +93,11 @@ function srtpSession(k: DtlsConnected): SrtpSession {
 function rtcpPortOf(m: Sdp['media'][number]): number {
   const v = findAttribute(m.attributes, 'rtcp')?.value;
   return v === undefined ? m.port + 1 : Number(v.split(' ')[0]);
+}
+
+/** The security of a DTLS-SRTP leg whose client presents the certificate with `fingerprint`, Palisade in `role`. */
+function peerDtls(role: 'client' | 'server', fingerprint: string): PublicSecurity {
+  return { dtls: { role, remoteFingerprint: { algorithm: 'sha-256', value: fingerprint } } };
 }
 
 /**
@@ -348,9 +353,7 @@ describe('DTLS-SRTP and ICE-lite toward a WSS client', { timeout: 40_000 }, () =
     peers.push(clientRtp, clientRtcp, attacker);
     try {
       const clientCert = await createDtlsCertificate();
-      const r = relay.setPublicSecurity({
-        dtls: { role: 'server', remoteFingerprint: { algorithm: 'sha-256', value: clientCert.fingerprint } },
-      });
+      const r = relay.setPublicSecurity(peerDtls('server', clientCert.fingerprint));
       assert.ok(r.ok);
       const armedAt = Date.now();
       relay.setRemote('public', { address: '127.0.0.1', port: clientRtp.port, rtcpPort: clientRtcp.port });
@@ -393,10 +396,7 @@ describe('DTLS-SRTP and ICE-lite toward a WSS client', { timeout: 40_000 }, () =
       },
     });
     try {
-      assert.ok(
-        relay.setPublicSecurity({ dtls: { role: 'server', remoteFingerprint: { algorithm: 'sha-256', value: clientCert.fingerprint } } })
-          .ok,
-      );
+      assert.ok(relay.setPublicSecurity(peerDtls('server', clientCert.fingerprint)).ok);
       relay.setRemote('public', { address: '127.0.0.1', port: client.port, rtcpMux: true });
       stalled.start();
       await until(() => hello !== undefined, 2000, 'the attacker’s ClientHello');
@@ -430,10 +430,7 @@ describe('DTLS-SRTP and ICE-lite toward a WSS client', { timeout: 40_000 }, () =
     peers.push(natted, attacker);
     const clientCert = await createDtlsCertificate();
     try {
-      assert.ok(
-        relay.setPublicSecurity({ dtls: { role: 'server', remoteFingerprint: { algorithm: 'sha-256', value: clientCert.fingerprint } } })
-          .ok,
-      );
+      assert.ok(relay.setPublicSecurity(peerDtls('server', clientCert.fingerprint)).ok);
       // Behind NAT: the client's packets come from another port than the one in its SDP.
       relay.setRemote('public', { address: '127.0.0.1', port: natted.port === 65000 ? 65002 : 65000, rtcpMux: true });
       // The attacker completes its flights with a certificate that is not the client's: the relay refuses it.
@@ -469,10 +466,7 @@ describe('DTLS-SRTP and ICE-lite toward a WSS client', { timeout: 40_000 }, () =
         clientHandshake(clientRtp, clientCert, provider.fingerprint, relay.publicPort, 'server'),
         clientHandshake(clientRtcp, clientCert, provider.fingerprint, relay.publicPort + 1, 'server'),
       ]);
-      assert.ok(
-        relay.setPublicSecurity({ dtls: { role: 'client', remoteFingerprint: { algorithm: 'sha-256', value: clientCert.fingerprint } } })
-          .ok,
-      );
+      assert.ok(relay.setPublicSecurity(peerDtls('client', clientCert.fingerprint)).ok);
       relay.setRemote('public', { address: '127.0.0.1', port: clientRtp.port, rtcpPort: clientRtcp.port });
       const [rtp, rtcp] = await handshakes;
       await until(() => relay.secureCounters().rtcpDtlsConnected === 1, 2000, 'RTCP component connected');
