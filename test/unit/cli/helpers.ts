@@ -2,7 +2,14 @@
 import type { CliContext } from '../../../src/cli/context.ts';
 import { runCli } from '../../../src/cli/program.ts';
 
-export function capture(): { ctx: CliContext; out: () => string; err: () => string } {
+export interface Captured {
+  ctx: CliContext;
+  out: () => string;
+  err: () => string;
+}
+
+/** A context whose output is kept; `loadDaemon` yields `startDaemon`, or throws when the test has none. */
+export function capture(startDaemon?: Awaited<ReturnType<CliContext['loadDaemon']>>): Captured {
   let out = '';
   let err = '';
   const ctx: CliContext = {
@@ -15,7 +22,8 @@ export function capture(): { ctx: CliContext; out: () => string; err: () => stri
       },
     },
     loadDaemon: async () => {
-      throw new Error('no daemon in this test');
+      if (!startDaemon) throw new Error('no daemon in this test');
+      return startDaemon;
     },
   };
   return { ctx, out: () => out, err: () => err };

@@ -5,36 +5,11 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { type AdminServer, startAdminServer } from '../../../src/admin/server.ts';
 import { adminSocketPath } from '../../../src/admin/socket-path.ts';
-import { type CliContext, DEFAULT_CONFIG_PATH, type StartDaemon } from '../../../src/cli/context.ts';
+import { DEFAULT_CONFIG_PATH, type StartDaemon } from '../../../src/cli/context.ts';
 import { runCli } from '../../../src/cli/program.ts';
 import { renderHuman } from '../../../src/cli/render.ts';
 import { PalisadeError } from '../../../src/core/errors.ts';
-
-interface Captured {
-  ctx: CliContext;
-  out: () => string;
-  err: () => string;
-}
-
-function capture(startDaemon?: StartDaemon): Captured {
-  let out = '';
-  let err = '';
-  const ctx: CliContext = {
-    io: {
-      out: (s) => {
-        out += s;
-      },
-      err: (s) => {
-        err += s;
-      },
-    },
-    loadDaemon: async () => {
-      if (!startDaemon) throw new Error('no daemon in this test');
-      return startDaemon;
-    },
-  };
-  return { ctx, out: () => out, err: () => err };
-}
+import { capture } from './helpers.ts';
 
 let dir = '';
 before(() => {

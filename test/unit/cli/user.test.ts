@@ -7,33 +7,8 @@ import { Command } from 'commander';
 import { readUsersFile } from '../../../src/auth/credentials.ts';
 import { computeAllHa1 } from '../../../src/auth/digest.ts';
 import { type PasswordReader, registerUser, runUserAdd, runUserPasswd, stripOneNewline } from '../../../src/cli/commands/user.ts';
-import type { CliContext } from '../../../src/cli/context.ts';
 import { runCli } from '../../../src/cli/program.ts';
-
-interface Captured {
-  ctx: CliContext;
-  out: () => string;
-  err: () => string;
-}
-
-function capture(): Captured {
-  let out = '';
-  let err = '';
-  const ctx: CliContext = {
-    io: {
-      out: (s) => {
-        out += s;
-      },
-      err: (s) => {
-        err += s;
-      },
-    },
-    loadDaemon: async () => {
-      throw new Error('no daemon in this test');
-    },
-  };
-  return { ctx, out: () => out, err: () => err };
-}
+import { capture } from './helpers.ts';
 
 function passwords(answers: string[], stdin = ''): PasswordReader & { prompts: number } {
   const r = {
