@@ -11,7 +11,15 @@ import { after, before, test } from 'node:test';
 import { operatorActor } from '../../src/cli/commands/bans.ts';
 import { eventually, type InProcessDaemon, mediaRangeYaml, palisade, startInProcess, type TempDir, tempDir } from './helpers/daemon.ts';
 import { digestPhoneKit, PBX_IP, type Peer } from './helpers/digest-phone.ts';
-import { fraudPolicyBase, inviteWithDigest, type ScriptedCallPbx, scriptCallPbx, statusOf, writeDigestUsers } from './helpers/fraud-rig.ts';
+import {
+  fraudPolicyBase,
+  inviteWithDigest,
+  type ScriptedCallPbx,
+  SEQUENTIAL_BLOCK_FRAUD_YAML,
+  scriptCallPbx,
+  statusOf,
+  writeDigestUsers,
+} from './helpers/fraud-rig.ts';
 
 const REALM = 'fraud-cli.test';
 const PASSWORD = 'pw-mallory-7';
@@ -40,13 +48,7 @@ before(async () => {
     `
 ${fraudPolicyBase(dataDir, pbx.peer.port, REALM)}
 ${mediaRangeYaml()}
-fraud:
-  defaultRegion: GB
-  defaults: { classes: [internal, national, mobile, international] }
-  limits:
-    user: { concurrent: 10, callsPerMinute: 100 }
-  anomaly:
-    sequential: { minNumbers: 3, varyingDigits: 3, window: 10m, action: { block_user: 1h } }
+${SEQUENTIAL_BLOCK_FRAUD_YAML}
 `,
   );
   kit.publicPort = d.port('pub');

@@ -11,7 +11,15 @@ import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { type ChildDaemon, eventually, mediaRangeYaml, palisade, portOf, startChild, type TempDir, tempDir } from './helpers/daemon.ts';
 import { digestPhoneKit, PBX_IP, type Peer } from './helpers/digest-phone.ts';
-import { fraudPolicyBase, inviteWithDigest, type ScriptedCallPbx, scriptCallPbx, statusOf, writeDigestUsers } from './helpers/fraud-rig.ts';
+import {
+  fraudPolicyBase,
+  inviteWithDigest,
+  type ScriptedCallPbx,
+  SEQUENTIAL_BLOCK_FRAUD_YAML,
+  scriptCallPbx,
+  statusOf,
+  writeDigestUsers,
+} from './helpers/fraud-rig.ts';
 
 const REALM = 'fraud-restart.test';
 const PASSWORD = 'pw-mallory-9';
@@ -43,13 +51,7 @@ before(async () => {
 ${fraudPolicyBase(dataDir, pbx.peer.port, REALM)}
 admin: { socket: ${socketPath} }
 ${mediaRangeYaml()}
-fraud:
-  defaultRegion: GB
-  defaults: { classes: [internal, national, mobile, international] }
-  limits:
-    user: { concurrent: 10, callsPerMinute: 100 }
-  anomaly:
-    sequential: { minNumbers: 3, varyingDigits: 3, window: 10m, action: { block_user: 1h } }
+${SEQUENTIAL_BLOCK_FRAUD_YAML}
 `,
   );
   phone = await peer('127.0.0.42');

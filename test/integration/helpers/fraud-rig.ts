@@ -69,6 +69,18 @@ export function scriptCallPbx(peer: Peer, invite: 'busy' | 'answer'): ScriptedCa
   return pbx;
 }
 
+/**
+ * Call authorization with one anomaly rule that matters: three numbers of one range dialled within 10 minutes
+ * block the caller for an hour (the operator-control tests drive it with a sequential-dialling attack).
+ */
+export const SEQUENTIAL_BLOCK_FRAUD_YAML = `fraud:
+  defaultRegion: GB
+  defaults: { classes: [internal, national, mobile, international] }
+  limits:
+    user: { concurrent: 10, callsPerMinute: 100 }
+  anomaly:
+    sequential: { minNumbers: 3, varyingDigits: 3, window: 10m, action: { block_user: 1h } }`;
+
 /** Writes a users file with these users (HA1 only), optionally in groups. */
 export function writeDigestUsers(
   path: string,
